@@ -1,0 +1,130 @@
+"""Colour limits, norms and colormaps.
+
+"No data" (NaN, fill) is transparent, so the panel background shows through. Values at
+or below zero under a log colour scale are "below scale": drawn in the colormap's under
+colour, and never allowed to widen the limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.colors import Colormap, LogNorm, Normalize
+
+from .datasets import Scale
+from .errors import SettingError
+
+__all__ = ["colour_limits", "make_norm", "parse_colormap", "parse_percentiles", "to_rgba"]
+
+DEFAULT_PERCENTILES = (1.0, 99.0)
+
+
+def parse_colormap(name: object) -> Colormap:
+    """A copy of the named colormap with transparent "bad" (no data)."""
+    if isinstance(name, Colormap):
+        cmap = name.copy()
+    else:
+        try:
+            cmap = mpl.colormaps[str(name)].copy()
+        except KeyError:
+            raise SettingError(
+                f"Expected colormap to be a matplotlib colormap name such as 'viridis' or "
+                f"'plasma'. Got {name!r} instead."
+            ) from None
+    cmap.set_bad((0.0, 0.0, 0.0, 0.0))
+    return cmap
+
+
+def parse_percentiles(value: object) -> tuple[float, float]:
+    """Check a (low, high) pair of percentiles with 0 <= low < high <= 100."""
+    try:
+        low, high = (float(v) for v in value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise SettingError(
+            f"Expected z_percentiles to be two numbers (low, high). Got {value!r} instead."
+        ) from None
+    if not 0.0 <= low < high <= 100.0:
+        raise SettingError(
+            f"Expected z_percentiles with 0 <= low < high <= 100. Got {value!r} instead."
+        )
+    return low, high
+
+
+def colour_limits(
+    values: np.ndarray,
+    scale: Scale,
+    *,
+    row_z: tuple[float | None, float | None] = (None, None),
+    row_v: tuple[float | None, float | None] = (None, None),
+    global_z: tuple[float | None, float | None] = (None, None),
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+) -> tuple[float, float] | None:
+    """Resolve a row's colour limits.
+
+    Precedence, for each end: the row's ``z_min``/``z_max``; else the row's
+    ``vmin``/``vmax`` clamped by the global ``z_min``/``z_max``; else the global
+    ``z_min``/``z_max``; else a robust percentile of the finite values (positive values
+    only under a log scale). Returns ``None`` when nothing is left to scale by.
+    """
+    lo_p, hi_p = parse_percentiles(percentiles)
+    usable = values[values > 0] if scale == "log" else values
+    auto: tuple[float, float] | None = None
+    if usable.size:
+        p = np.percentile(usable, [lo_p, hi_p])
+        auto = (float(p[0]), float(p[1]))
+
+    def pick(i: int, clamp: object) -> float | None:
+        if row_z[i] is not None:
+            return row_z[i]
+        if row_v[i] is not None:
+            v = row_v[i]
+            g = global_z[i]
+            if g is not None:
+                v = clamp(v, g)  # type: ignore[operator]
+            return v
+        if global_z[i] is not None:
+            return global_z[i]
+        return None if auto is None else auto[i]
+
+    lo = pick(0, max)
+    hi = pick(1, min)
+    if lo is None or hi is None:
+        if lo is None and hi is None:
+            return None
+        # One end given, no data for the other: make a sensible span around it.
+        if lo is None:
+            lo = hi / 10.0 if scale == "log" else hi - 1.0  # type: ignore[operator]
+        else:
+            hi = lo * 10.0 if scale == "log" else lo + 1.0
+    assert lo is not None and hi is not None
+    if scale == "log" and lo <= 0:
+        lo = float(usable.min()) if usable.size and usable.min() < hi else hi / 10.0
+    if lo >= hi:
+        # A flat row (or limits given the wrong way round): widen around the value.
+        if lo > hi:
+            lo, hi = hi, lo
+        else:
+            lo, hi = (lo / 2.0, hi * 2.0) if scale == "log" else (lo - 0.5, hi + 0.5)
+    return float(lo), float(hi)
+
+
+def make_norm(scale: Scale, limits: tuple[float, float]) -> Normalize:
+    """A linear or log norm for fixed limits (values outside are not clipped)."""
+    lo, hi = limits
+    return LogNorm(vmin=lo, vmax=hi) if scale == "log" else Normalize(vmin=lo, vmax=hi)
+
+
+def to_rgba(values: np.ndarray, norm: Normalize, cmap: Colormap) -> np.ndarray:
+    """Map values to RGBA bytes: NaN transparent, non-positive under log in the under
+    colour, values beyond the limits in the under/over colours."""
+    v = values
+    if isinstance(norm, LogNorm):
+        nonpos = v <= 0
+        if nonpos.any():
+            v = np.where(nonpos, np.finfo("float64").tiny, v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        normed = norm(v)
+    out: np.ndarray = cmap(np.ma.masked_invalid(normed), bytes=True)
+    return out

@@ -1,0 +1,320 @@
+"""The dataset dict: the contract between data sources and the renderer.
+
+A dataset dict describes one row of a figure. ``x``, ``y`` and ``data`` are required;
+everything else is an optional per-row override. :func:`parse_dataset` checks one dict
+once, at the boundary, and returns a :class:`Row` the renderer trusts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+import numpy as np
+
+from .errors import DataShapeError, RowError, SettingError
+
+__all__ = [
+    "DATASET_KEYS",
+    "DatasetDict",
+    "ItemPlot",
+    "Reducer",
+    "Row",
+    "Scale",
+    "parse_dataset",
+    "parse_reducer",
+    "parse_scale",
+    "row_name",
+]
+
+Scale = Literal["linear", "log"]
+Reducer = Literal["sum", "mean", "max", "min"] | Callable[..., Any]
+
+
+class DatasetDict(TypedDict, total=False):
+    """One row of a figure, as built by a ``build_datasets_fn``.
+
+    Required: ``x`` (times: UNIX seconds or datetime64, shape (n_time,)), ``y`` (bin
+    centres, shape (n_y,) or (n_time, n_y) when the table changes with each record) and
+    ``data`` (shape (n_time, n_y), or 3-D with ``collapse_axis`` naming the axis to
+    reduce). Everything else is optional.
+    """
+
+    x: Any
+    y: Any
+    data: Any
+    label: str
+    y_min: float
+    y_max: float
+    z_min: float
+    z_max: float
+    vmin: float
+    vmax: float
+    y_label: str
+    z_label: str
+    y_scale: Scale
+    z_scale: Scale
+    colormap: str
+    collapse_axis: int
+    collapse: str
+    gap_seconds: float
+
+
+DATASET_KEYS: frozenset[str] = frozenset(DatasetDict.__annotations__)
+
+_SCALES = ("linear", "log")
+_REDUCERS: dict[str, Callable[..., Any]] = {
+    "sum": np.nansum,
+    "mean": np.nanmean,
+    "max": np.nanmax,
+    "min": np.nanmin,
+}
+
+
+def row_name(index: int, label: object = None) -> str:
+    """Name a row in messages: ``row 2 ('EES')`` or ``row 2``."""
+    return f"row {index} ({label!r})" if label not in (None, "") else f"row {index}"
+
+
+def parse_scale(value: object, what: str = "scale") -> Scale:
+    """Return ``"linear"`` or ``"log"`` or raise :class:`SettingError`."""
+    if isinstance(value, str) and value.lower() in _SCALES:
+        return "log" if value.lower() == "log" else "linear"
+    raise SettingError(
+        f"Expected {what} to be one of {list(_SCALES)}. Got {value!r} instead."
+    )
+
+
+def parse_reducer(value: object) -> Callable[..., Any]:
+    """Return a NaN-aware reducing function for a reducer name or callable."""
+    if callable(value):
+        return value
+    if isinstance(value, str) and value in _REDUCERS:
+        return _REDUCERS[value]
+    raise SettingError(
+        f"Expected collapse to be one of {sorted(_REDUCERS)} or a callable. "
+        f"Got {value!r} instead."
+    )
+
+
+def _as_time_seconds(x: Any, where: str) -> np.ndarray:
+    """UNIX seconds as float64 from UNIX seconds or datetime64 values."""
+    arr = np.asarray(x)
+    if arr.dtype.kind == "M":
+        ns = arr.astype("datetime64[ns]")
+        out = ns.astype("int64").astype("float64") / 1e9
+        out[np.isnat(ns)] = np.nan
+        return out
+    if arr.dtype.kind == "O" and arr.size and hasattr(arr.flat[0], "timestamp"):
+        return np.array([v.timestamp() for v in arr.ravel()], dtype="float64")
+    if arr.dtype.kind not in "iuf":
+        raise DataShapeError(
+            f"{where}: x must be UNIX seconds or datetime64. Got dtype {arr.dtype} instead."
+        )
+    return arr.astype("float64", copy=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A checked row: float64 UNIX-second times, float y table, 2-D (time, y) data."""
+
+    name: str
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    data: np.ndarray
+    y_min: float | None = None
+    y_max: float | None = None
+    z_min: float | None = None
+    z_max: float | None = None
+    vmin: float | None = None
+    vmax: float | None = None
+    y_label: str | None = None
+    z_label: str | None = None
+    y_scale: Scale | None = None
+    z_scale: Scale | None = None
+    colormap: str | None = None
+    gap_seconds: float | None = None
+
+
+def _optional_float(value: object, key: str, where: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise RowError(f"{where}: {key} must be a number. Got {value!r} instead.") from None
+    if np.isnan(out):
+        return None
+    return out
+
+
+def collapse_cube(
+    data: Any, collapse_axis: int | None, reducer: object, where: str
+) -> np.ndarray:
+    """Reduce a 3-D (time, a, b) cube along one of its non-time axes to 2-D.
+
+    A slice with no finite value stays NaN (never 0), whatever the reducer.
+    """
+    arr = np.asarray(data)
+    if arr.ndim == 2:
+        return arr
+    if arr.ndim != 3:
+        raise DataShapeError(
+            f"{where}: data must be 2-D (time, y) or 3-D with collapse_axis. "
+            f"Got shape {arr.shape} instead."
+        )
+    if collapse_axis is None:
+        raise DataShapeError(
+            f"{where}: data is 3-D with shape {arr.shape}; pass collapse_axis (1 or 2) "
+            "to say which axis to reduce."
+        )
+    if isinstance(collapse_axis, bool) or not isinstance(collapse_axis, int | np.integer):
+        raise DataShapeError(
+            f"{where}: collapse_axis must be an integer. Got {collapse_axis!r} instead."
+        )
+    axis = int(collapse_axis)
+    if axis < 0:
+        axis += 3
+    if axis not in (1, 2):
+        raise DataShapeError(
+            f"{where}: collapse_axis={collapse_axis} is out of range for 3-D data of shape "
+            f"{arr.shape}: axis 0 is time, so use 1 or 2."
+        )
+    func = parse_reducer(reducer)
+    if arr.dtype.kind not in "fc":
+        arr = arr.astype("float64")
+    finite = np.isfinite(arr).any(axis=axis)
+    import warnings
+
+    with warnings.catch_warnings():
+        # An all-NaN slice is expected in real data; it is restored to NaN below.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = np.asarray(func(arr, axis=axis), dtype="float64")
+    if out.shape != finite.shape:
+        raise RowError(
+            f"{where}: the collapse reducer returned shape {out.shape}; expected "
+            f"{finite.shape} (it must reduce along the given axis)."
+        )
+    out[~finite] = np.nan
+    return out
+
+
+def parse_dataset(
+    dataset: Mapping[str, Any],
+    index: int,
+    *,
+    collapse_axis: int | None = None,
+    collapse: object = "sum",
+) -> Row:
+    """Check one dataset dict and return a :class:`Row`.
+
+    Raises
+    ------
+    RowError
+        Naming the row (label or index) and what is wrong.
+    """
+    if not isinstance(dataset, Mapping):
+        raise RowError(
+            f"{row_name(index)}: expected a dict with keys x, y and data. "
+            f"Got {type(dataset).__name__} instead."
+        )
+    label = dataset.get("label")
+    where = row_name(index, label)
+    missing = [k for k in ("x", "y", "data") if dataset.get(k) is None]
+    if missing:
+        raise RowError(f"{where}: missing required key(s) {missing}; a row needs x, y and data.")
+    unknown = sorted(set(dataset) - DATASET_KEYS)
+    if unknown:
+        raise RowError(
+            f"{where}: unknown key(s) {unknown}. Accepted keys: {sorted(DATASET_KEYS)}."
+        )
+    x = _as_time_seconds(dataset["x"], where)
+    if x.ndim != 1:
+        raise DataShapeError(f"{where}: x must be 1-D. Got shape {x.shape} instead.")
+    if x.size == 0:
+        raise DataShapeError(f"{where}: x is empty; a row needs at least one time.")
+    y = np.asarray(dataset["y"])
+    if y.dtype.kind not in "iuf":
+        raise DataShapeError(f"{where}: y must be numeric. Got dtype {y.dtype} instead.")
+    y = y.astype("float64", copy=False)
+    if y.size == 0:
+        raise DataShapeError(f"{where}: y is empty; a row needs at least one bin.")
+    row_axis = dataset.get("collapse_axis", collapse_axis)
+    reducer = dataset.get("collapse", collapse)
+    data = collapse_cube(dataset["data"], row_axis, reducer, where)
+    if data.dtype.kind not in "iufb":
+        raise DataShapeError(f"{where}: data must be numeric. Got dtype {data.dtype} instead.")
+    if data.size == 0:
+        raise DataShapeError(f"{where}: data is empty (shape {data.shape}).")
+    n_y = y.shape[-1]
+    if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[0] != x.size):
+        raise DataShapeError(
+            f"{where}: y must have shape (n_y,) or (n_time, n_y) = ({x.size}, n_y). "
+            f"Got {y.shape} instead."
+        )
+    if data.shape != (x.size, n_y):
+        hint = " (it looks transposed: pass data.T)" if data.shape == (n_y, x.size) else ""
+        raise DataShapeError(
+            f"{where}: data shape {data.shape} does not match (len(x), len(y)) = "
+            f"({x.size}, {n_y}){hint}."
+        )
+    finite_x = x[np.isfinite(x)]
+    if finite_x.size != x.size:
+        raise DataShapeError(f"{where}: x holds {x.size - finite_x.size} NaN/NaT time(s).")
+    if x.size > 1 and not (np.all(np.diff(x) > 0) or np.all(np.diff(x) < 0)):
+        first = int(np.flatnonzero(np.diff(x) <= 0)[0]) + 1
+        raise DataShapeError(
+            f"{where}: x must be strictly increasing; x[{first}] = {x[first]!r} does not "
+            f"follow x[{first - 1}] = {x[first - 1]!r}. Sort the records by time first."
+        )
+    if x.size > 1 and x[0] > x[-1]:
+        x = x[::-1]
+        data = data[::-1]
+        if y.ndim == 2:
+            y = y[::-1]
+    values: dict[str, Any] = {}
+    for key in ("y_min", "y_max", "z_min", "z_max", "vmin", "vmax", "gap_seconds"):
+        values[key] = _optional_float(dataset.get(key), key, where)
+    for key in ("y_scale", "z_scale"):
+        if dataset.get(key) is not None:
+            try:
+                values[key] = parse_scale(dataset[key], key)
+            except SettingError as exc:
+                raise RowError(f"{where}: {exc}") from None
+    for key in ("y_label", "z_label", "colormap"):
+        if dataset.get(key) is not None:
+            values[key] = str(dataset[key])
+    return Row(
+        name=where,
+        label="" if label is None else str(label),
+        x=x,
+        y=y,
+        data=np.asarray(data, dtype="float64"),
+        **values,
+    )
+
+
+def parse_datasets(datasets: Sequence[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:
+    """Return the datasets as a list, raising :class:`RowError` when it is not one."""
+    if datasets is None:
+        return []
+    if isinstance(datasets, Mapping) or not isinstance(datasets, Sequence | list | tuple):
+        raise RowError(
+            f"datasets must be a list of dicts. Got {type(datasets).__name__} instead."
+        )
+    return list(datasets)
+
+
+@dataclass(frozen=True)
+class ItemPlot:
+    """What a ``build_datasets_fn`` may return instead of a bare list of dataset dicts.
+
+    ``options`` holds per-item plotting options (``figure_title``, ``vertical_lines``,
+    ``zoom_duration_minutes``, ``colormap``, ``y_scale``, ``z_scale``, limits, ...) that
+    take precedence over the options given to the batch call.
+    """
+
+    datasets: list[Mapping[str, Any]]
+    options: Mapping[str, Any] = field(default_factory=dict)

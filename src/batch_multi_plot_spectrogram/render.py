@@ -1,0 +1,636 @@
+"""Rendering: numpy rows in, a matplotlib ``Figure`` (or PNG bytes) out.
+
+Every panel is drawn on the rows' real bin edges (see :mod:`.binning`) by a
+:class:`~.image.SpectrogramImage`; figures are made with ``matplotlib.figure.Figure``
+directly and are never registered with pyplot, so they are freed when dropped.
+This module knows nothing of stores, batches or files.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colorbar import Colorbar
+from matplotlib.colors import Colormap, Normalize
+from matplotlib.figure import Figure
+
+from .binning import BinnedRow
+from .colour import (
+    DEFAULT_PERCENTILES,
+    colour_limits,
+    make_norm,
+    parse_colormap,
+    parse_percentiles,
+)
+from .datasets import Row, Scale, parse_dataset, parse_datasets, parse_scale
+from .errors import NoDataError, RowError, SettingError
+from .image import SpectrogramImage
+from .layout import PanelGrid, build_grid
+from .timeaxis import format_utc, setup_time_axis, to_datenum
+
+__all__ = [
+    "DEFAULT_Y_LABEL",
+    "DEFAULT_Z_LABEL",
+    "close_all_axes_and_clear",
+    "generic_plot_spectrogram_set",
+    "make_spectrogram",
+    "render_png",
+    "zoom_window",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_Y_LABEL = "Energy (eV)"
+DEFAULT_Z_LABEL = "Counts"
+EVENT_LINE_STYLE: dict[str, Any] = {"color": "red", "linewidth": 1.4, "linestyle": "-",
+                                    "zorder": 5}
+NO_DATA_TEXT = "No data"
+FONT = {"tick": 8.5, "label": 9.5, "title": 10.5, "suptitle": 13.0}
+
+# The standard look, applied to every figure this module makes (not globally).
+_STYLE = {
+    "axes.facecolor": "white",
+    "xtick.labelsize": FONT["tick"],
+    "ytick.labelsize": FONT["tick"],
+    "axes.labelsize": FONT["label"],
+    "axes.titlesize": FONT["title"],
+    "xtick.direction": "out",
+    "ytick.direction": "out",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Rows: checked data turned into what a panel needs
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedRow:
+    """Everything needed to draw one row, resolved from the row and the global options."""
+
+    row: Row
+    binned: BinnedRow
+    y_scale: Scale
+    z_scale: Scale
+    cmap: Colormap
+    norm: Normalize | None  # None: nothing to colour (empty row)
+    y_lim: tuple[float, float]
+    y_label: str
+    z_label: str
+
+    @property
+    def empty(self) -> bool:
+        return self.norm is None
+
+
+@dataclass(frozen=True)
+class PlotOptions:
+    """The figure-level options of :func:`generic_plot_spectrogram_set`, checked."""
+
+    y_scale: Scale = "linear"
+    z_scale: Scale = "linear"
+    colormap: str = "viridis"
+    y_min: float | None = None
+    y_max: float | None = None
+    z_min: float | None = None
+    z_max: float | None = None
+    gap_seconds: float | None = None
+    z_percentiles: tuple[float, float] = DEFAULT_PERCENTILES
+    collapse_axis: int | None = 1
+    collapse: object = "sum"
+
+
+def _optional_number(value: object, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise SettingError(f"Expected {name} to be a number or None. Got {value!r} instead.")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SettingError(
+            f"Expected {name} to be a number or None. Got {value!r} instead."
+        ) from None
+
+
+def parse_options(**kwargs: Any) -> PlotOptions:
+    """Check figure-level options once; downstream code trusts them."""
+    out: dict[str, Any] = {}
+    out["y_scale"] = parse_scale(kwargs.get("y_scale", "linear"), "y_scale")
+    out["z_scale"] = parse_scale(kwargs.get("z_scale", "linear"), "z_scale")
+    cmap_name = kwargs.get("colormap", "viridis")
+    parse_colormap(cmap_name)  # fail early, with the option's name
+    out["colormap"] = cmap_name
+    for key in ("y_min", "y_max", "z_min", "z_max", "gap_seconds"):
+        out[key] = _optional_number(kwargs.get(key), key)
+    if out["gap_seconds"] is not None and out["gap_seconds"] <= 0:
+        raise SettingError(f"Expected gap_seconds > 0. Got {out['gap_seconds']!r} instead.")
+    out["z_percentiles"] = parse_percentiles(kwargs.get("z_percentiles", DEFAULT_PERCENTILES))
+    out["collapse_axis"] = kwargs.get("collapse_axis", 1)
+    out["collapse"] = kwargs.get("collapse", "sum")
+    return PlotOptions(**out)
+
+
+def prepare_row(row: Row, opts: PlotOptions) -> PreparedRow:
+    """Resolve scales, colour limits, y limits and labels of one row."""
+    y_scale = row.y_scale or opts.y_scale
+    z_scale = row.z_scale or opts.z_scale
+    try:
+        cmap = parse_colormap(row.colormap or opts.colormap)
+    except SettingError as exc:
+        raise RowError(f"{row.name}: {exc}") from None
+    if y_scale == "log":
+        bad = np.isfinite(row.y) & (row.y <= 0)
+        if bad.any():
+            raise RowError(
+                f"{row.name}: y holds {int(bad.sum())} value(s) <= 0 (smallest "
+                f"{float(row.y[bad].min())!r}), which a log y axis cannot show. Use "
+                "y_scale='linear', or set those centres to NaN to leave them out."
+            )
+    binned = BinnedRow(row.x, row.y, row.data, log_y=y_scale == "log",
+                       gap_seconds=row.gap_seconds or opts.gap_seconds)
+    values = binned.finite_values()
+    limits = None
+    if values.size:
+        limits = colour_limits(
+            values,
+            z_scale,
+            row_z=(row.z_min, row.z_max),
+            row_v=(row.vmin, row.vmax),
+            global_z=(opts.z_min, opts.z_max),
+            percentiles=opts.z_percentiles,
+        )
+        if z_scale == "log" and limits is not None and limits[1] <= 0:
+            raise RowError(
+                f"{row.name}: colour limits {limits} are not positive, which a log colour "
+                "scale cannot show. Use z_scale='linear' or positive z_min/z_max."
+            )
+    norm = make_norm(z_scale, limits) if limits is not None else None
+    lo, hi = binned.y_extent()
+    y_lo = row.y_min if row.y_min is not None else opts.y_min
+    y_hi = row.y_max if row.y_max is not None else opts.y_max
+    if y_scale == "log" and y_lo is not None and y_lo <= 0:
+        log.debug("%s: y_min=%r ignored on a log axis", row.name, y_lo)
+        y_lo = None
+    y_lim = (y_lo if y_lo is not None else lo, y_hi if y_hi is not None else hi)
+    if not (np.isfinite(y_lim[0]) and np.isfinite(y_lim[1])):
+        y_lim = (1.0, 10.0) if y_scale == "log" else (0.0, 1.0)
+    if y_lim[0] >= y_lim[1]:
+        raise RowError(f"{row.name}: y limits {y_lim} are empty; y_min must be below y_max.")
+    return PreparedRow(
+        row=row,
+        binned=binned,
+        y_scale=y_scale,
+        z_scale=z_scale,
+        cmap=cmap,
+        norm=norm,
+        y_lim=(float(y_lim[0]), float(y_lim[1])),
+        y_label=row.y_label or DEFAULT_Y_LABEL,
+        z_label=row.z_label or DEFAULT_Z_LABEL,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Panels
+# ---------------------------------------------------------------------------------------
+
+
+def zoom_window(
+    vertical_lines: Sequence[float] | None, zoom_duration_minutes: float | None
+) -> tuple[float, float] | None:
+    """The zoom column's time window in UNIX seconds, or ``None``.
+
+    Centred on the middle of the event lines, ``zoom_duration_minutes`` long, and widened
+    to 1.5 times the span of the lines when they are further apart than that.
+    """
+    if not vertical_lines or not zoom_duration_minutes:
+        return None
+    lines = np.asarray(vertical_lines, dtype="float64")
+    centre = 0.5 * (lines.min() + lines.max())
+    duration = max(float(zoom_duration_minutes) * 60.0, 1.5 * float(np.ptp(lines)))
+    return centre - duration / 2.0, centre + duration / 2.0
+
+
+def _event_lines(value: object) -> list[float]:
+    """Event times as UNIX seconds from seconds, datetime64 or datetimes."""
+    if value is None:
+        return []
+    arr = np.atleast_1d(np.asarray(value))
+    if arr.size == 0:
+        return []
+    if arr.dtype.kind == "M":
+        return [float(v) for v in arr.astype("datetime64[ns]").astype("int64") / 1e9]
+    if arr.dtype.kind == "O" and hasattr(arr[0], "timestamp"):
+        return [float(v.timestamp()) for v in arr]
+    try:
+        return [float(v) for v in arr]
+    except (TypeError, ValueError):
+        raise SettingError(
+            f"Expected vertical_lines to be UNIX seconds or datetime64 values. "
+            f"Got {value!r} instead."
+        ) from None
+
+
+def _draw_panel(
+    ax: Axes,
+    prepared: PreparedRow,
+    x_lim: tuple[float, float],
+    lines: Iterable[float],
+    *,
+    show_x_labels: bool,
+) -> list[Any]:
+    """Draw one panel; return the artists that belong to this item only."""
+    added: list[Any] = []
+    ax.set_yscale(prepared.y_scale)
+    ax.set_ylim(*prepared.y_lim)
+    ax.set_xlim(*to_datenum(np.array(x_lim)))
+    if prepared.empty:
+        added.append(
+            ax.text(0.5, 0.5, NO_DATA_TEXT, transform=ax.transAxes, ha="center",
+                    va="center", fontsize=FONT["title"], color="0.35")
+        )
+    else:
+        assert prepared.norm is not None
+        image = SpectrogramImage(ax, prepared.binned, prepared.norm, prepared.cmap)
+        ax.add_image(image)
+        added.append(image)
+    for t in lines:
+        if x_lim[0] <= t <= x_lim[1]:
+            added.append(ax.axvline(float(to_datenum(t)), **EVENT_LINE_STYLE))
+    setup_time_axis(ax.xaxis, show_labels=show_x_labels)
+    return added
+
+
+def _draw_colorbar(cax: Axes, prepared: PreparedRow) -> Colorbar | None:
+    if prepared.empty:
+        cax.set_visible(False)
+        return None
+    cax.set_visible(True)
+    mappable = ScalarMappable(norm=prepared.norm, cmap=prepared.cmap)
+    cbar = cax.figure.colorbar(mappable, cax=cax)
+    cbar.set_label(prepared.z_label)
+    return cbar
+
+
+def _check_x_range(x_range: tuple[float, float] | None) -> None:
+    if x_range is not None and not x_range[0] < x_range[1]:
+        raise SettingError(f"Expected an x range with start < end. Got {x_range!r} instead.")
+
+
+# ---------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------
+
+
+def make_spectrogram(
+    x_axis_values: Any,
+    y_axis_values: Any,
+    data_array_3d: Any,
+    collapse_axis: int | None = 1,
+    y_axis_scale_function: str = "linear",
+    z_axis_scale_function: str = "linear",
+    instrument_label: str | None = None,
+    vertical_lines_unix: Sequence[float] | None = None,
+    y_axis_min: float | None = None,
+    y_axis_max: float | None = None,
+    z_axis_min: float | None = None,
+    z_axis_max: float | None = None,
+    y_axis_label: str = DEFAULT_Y_LABEL,
+    z_axis_label: str = DEFAULT_Z_LABEL,
+    colormap: str = "viridis",
+    axis_object: Axes | None = None,
+    *,
+    collapse: str | Callable[..., Any] = "sum",
+    gap_seconds: float | None = None,
+    z_percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    x_axis_min: float | None = None,
+    x_axis_max: float | None = None,
+    colorbar: bool = True,
+) -> tuple[Axes, np.ndarray]:
+    """Draw one spectrogram panel.
+
+    Parameters
+    ----------
+    x_axis_values : array_like
+        Times, shape (n_time,): UNIX seconds or datetime64, strictly monotonic.
+    y_axis_values : array_like
+        Bin centres, shape (n_y,) or (n_time, n_y) for tables that change per record,
+        in any order (descending tables are fine; repeated centres are merged).
+    data_array_3d : array_like
+        Values, shape (n_time, n_a, n_b) reduced along ``collapse_axis``, or already
+        2-D (n_time, n_y).
+    collapse_axis : int, default 1
+        Axis of a 3-D cube to reduce (1 or 2; axis 0 is time).
+    y_axis_scale_function, z_axis_scale_function : {"linear", "log"}
+        Scales of the y axis and of the colours.
+    instrument_label : str, optional
+        Panel title.
+    vertical_lines_unix : sequence of float, optional
+        Event times (UNIX seconds) drawn as vertical lines where they fall on the panel.
+    y_axis_min, y_axis_max : float, optional
+        y limits; default the outer bin edges.
+    z_axis_min, z_axis_max : float, optional
+        Colour limits; default the ``z_percentiles`` of the finite values (positive
+        values only on a log scale).
+    y_axis_label, z_axis_label : str
+        Axis labels; defaults ``"Energy (eV)"`` and ``"Counts"``.
+    colormap : str, default "viridis"
+        A matplotlib colormap name.
+    axis_object : Axes, optional
+        Where to draw. Default: a new ``Figure`` (not registered with pyplot).
+    collapse : {"sum", "mean", "max", "min"} or callable, default "sum"
+        Reducer for 3-D data; a slice with no finite value stays NaN.
+    gap_seconds : float, optional
+        Spacing above which two records are separated by a blank gap. Default: 1.5 times
+        the median cadence.
+    z_percentiles : (float, float), default (1, 99)
+        Percentiles used for colour limits that are not given.
+    x_axis_min, x_axis_max : float, optional
+        Time limits (UNIX seconds); default the outer time edges.
+    colorbar : bool, default True
+        Add a colorbar beside the panel.
+
+    Returns
+    -------
+    ax : Axes
+        The panel.
+    x_used : ndarray
+        The times of the records shown inside the time limits, in the kind of ``x``
+        given (UNIX seconds, or datetime64[ns]).
+
+    Raises
+    ------
+    RowError
+        When x, y and data disagree, x is not monotonic, y is not positive on a log
+        axis, ``collapse_axis`` is out of range or an array is empty.
+    SettingError
+        For an unknown scale, colormap or reducer.
+    """
+    opts = parse_options(
+        y_scale=y_axis_scale_function,
+        z_scale=z_axis_scale_function,
+        colormap=colormap,
+        gap_seconds=gap_seconds,
+        z_percentiles=z_percentiles,
+    )
+    dataset = {
+        "x": x_axis_values,
+        "y": y_axis_values,
+        "data": data_array_3d,
+        "label": instrument_label,
+        "y_min": y_axis_min,
+        "y_max": y_axis_max,
+        "z_min": z_axis_min,
+        "z_max": z_axis_max,
+        "y_label": y_axis_label,
+        "z_label": z_axis_label,
+    }
+    row = parse_dataset(dataset, 0, collapse_axis=collapse_axis, collapse=collapse)
+    prepared = prepare_row(row, opts)
+    lo, hi = prepared.binned.x_extent()
+    x_lim = (x_axis_min if x_axis_min is not None else lo,
+             x_axis_max if x_axis_max is not None else hi)
+    _check_x_range(x_lim)
+    with mpl.rc_context(_STYLE):
+        if axis_object is None:
+            grid = build_grid(1, False)
+            ax, cax = grid.panels[0][0], grid.colorbars[0]
+        else:
+            ax, cax = axis_object, None
+        _draw_panel(ax, prepared, x_lim, _event_lines(vertical_lines_unix), show_x_labels=True)
+        ax.set_ylabel(prepared.y_label)
+        ax.set_xlabel("Time (UTC)")
+        if instrument_label:
+            ax.set_title(str(instrument_label), loc="left")
+        if colorbar:
+            if cax is None:
+                if prepared.empty:
+                    pass
+                else:
+                    mappable = ScalarMappable(norm=prepared.norm, cmap=prepared.cmap)
+                    cb = ax.figure.colorbar(mappable, ax=ax)
+                    cb.set_label(prepared.z_label)
+            else:
+                _draw_colorbar(cax, prepared)
+        elif cax is not None:
+            cax.set_visible(False)
+    shown = (row.x >= x_lim[0]) & (row.x <= x_lim[1])
+    x_in = np.asarray(x_axis_values)
+    if x_in.dtype.kind == "M":
+        x_used = np.sort(x_in.astype("datetime64[ns]"))[shown]
+    else:
+        x_used = row.x[shown]
+    return ax, x_used
+
+
+def _figure_rows(datasets: Any, opts: PlotOptions) -> list[PreparedRow]:
+    rows = [
+        parse_dataset(ds, i, collapse_axis=opts.collapse_axis, collapse=opts.collapse)
+        for i, ds in enumerate(parse_datasets(datasets))
+    ]
+    if not rows:
+        raise NoDataError("datasets is empty: there is no row to plot.")
+    return [prepare_row(r, opts) for r in rows]
+
+
+@dataclass
+class _FigurePlan:
+    """What a figure will show, decided before any artist is made."""
+
+    rows: list[PreparedRow]
+    full: tuple[float, float]
+    zoom: tuple[float, float] | None
+    lines: list[float]
+    title: str | None
+
+
+def _plan_figure(
+    datasets: Any,
+    *,
+    vertical_lines: Any,
+    zoom_duration_minutes: float | None,
+    figure_title: str | None,
+    opts: PlotOptions,
+) -> _FigurePlan:
+    rows = _figure_rows(datasets, opts)
+    lines = _event_lines(vertical_lines)
+    window = zoom_window(lines, _optional_number(zoom_duration_minutes,
+                                                 "zoom_duration_minutes"))
+    if window is not None and not any(
+        not p.empty and p.binned.has_data_between(*window) for p in rows
+    ):
+        window = None
+    full = (min(p.binned.x_extent()[0] for p in rows),
+            max(p.binned.x_extent()[1] for p in rows))
+    return _FigurePlan(rows, full, window, lines, figure_title)
+
+
+def _fill_grid(grid: PanelGrid, plan: _FigurePlan) -> list[Any]:
+    """Draw a plan into a grid of matching shape; return the per-item artists."""
+    added: list[Any] = []
+    fig = grid.figure
+    last = len(plan.rows) - 1
+    for i, prepared in enumerate(plan.rows):
+        windows = [plan.full] + ([plan.zoom] if plan.zoom is not None else [])
+        for j, x_lim in enumerate(windows):
+            ax = grid.panels[i][j]
+            added += _draw_panel(ax, prepared, x_lim, plan.lines, show_x_labels=i == last)
+            if j > 0:
+                ax.tick_params(labelleft=False)
+        first = grid.panels[i][0]
+        first.set_ylabel(prepared.y_label)
+        first.set_title(prepared.row.label or "", loc="left")
+        if grid.two_columns:
+            grid.panels[i][1].set_title("Zoom" if i == 0 else "", loc="left")
+        cbar = _draw_colorbar(grid.colorbars[i], prepared)
+        if cbar is not None:
+            added.append(cbar)
+    for ax in grid.panels[last]:
+        ax.set_xlabel("Time (UTC)")
+    if plan.title:
+        added.append(fig.suptitle(plan.title, fontsize=FONT["suptitle"], y=0.995,
+                                  va="top"))
+    first = min(float(p.row.x[0]) for p in plan.rows)
+    final = max(float(p.row.x[-1]) for p in plan.rows)
+    footer = f"Data: {format_utc(first)} to {format_utc(final)} UTC"
+    if plan.lines:
+        footer += (f"    Events: {format_utc(min(plan.lines))} to "
+                   f"{format_utc(max(plan.lines))} UTC")
+    added.append(fig.text(0.5, 0.004, footer, ha="center", va="bottom",
+                          fontsize=FONT["tick"], color="0.25"))
+    return added
+
+
+def generic_plot_spectrogram_set(
+    datasets: Sequence[Mapping[str, Any]],
+    *,
+    vertical_lines: Sequence[float] | None = None,
+    zoom_duration_minutes: float | None = None,
+    colormap: str = "viridis",
+    y_scale: str = "linear",
+    z_scale: str = "linear",
+    y_min: float | None = None,
+    y_max: float | None = None,
+    z_min: float | None = None,
+    z_max: float | None = None,
+    figure_title: str | None = None,
+    gap_seconds: float | None = None,
+    z_percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    collapse_axis: int | None = 1,
+    collapse: str | Callable[..., Any] = "sum",
+    dpi: float = 150.0,
+) -> Figure:
+    """Render a multi-row spectrogram figure, one row per dataset dict.
+
+    Parameters
+    ----------
+    datasets : list of dict
+        One dict per row with ``x``, ``y`` and ``data`` (see
+        :class:`~batch_multi_plot_spectrogram.DatasetDict`) and optional per-row
+        ``label``, ``y_min``, ``y_max``, ``z_min``, ``z_max``, ``vmin``, ``vmax``,
+        ``y_label``, ``z_label``, ``y_scale``, ``z_scale``, ``colormap``,
+        ``collapse_axis``, ``collapse`` and ``gap_seconds``.
+    vertical_lines : sequence of float, optional
+        Event times (UNIX seconds), drawn on every panel they fall in.
+    zoom_duration_minutes : float, optional
+        With ``vertical_lines``: add a right-hand column showing this many minutes around
+        the events (widened to 1.5 times their span), only when some row has data there.
+    colormap, y_scale, z_scale :
+        Defaults for every row (a row's own key wins).
+    y_min, y_max : float, optional
+        y limits for rows that set none.
+    z_min, z_max : float, optional
+        Colour limits. A row's ``z_min``/``z_max`` win; a row's ``vmin``/``vmax`` are
+        clamped by these; otherwise these apply; otherwise robust percentiles.
+    figure_title : str, optional
+        Title above the figure.
+    gap_seconds : float, optional
+        Time gap threshold for rows that set none (default 1.5 times a row's median
+        cadence).
+    z_percentiles : (float, float), default (1, 99)
+        Percentiles for colour limits nobody set.
+    collapse_axis : int, default 1
+        Axis reduced in 3-D data (a row's ``collapse_axis`` wins).
+    collapse : {"sum", "mean", "max", "min"} or callable, default "sum"
+        Reducer for 3-D data.
+    dpi : float, default 150
+        Resolution of the figure.
+
+    Returns
+    -------
+    Figure
+        Not registered with pyplot; save it with ``fig.savefig`` and free it with
+        :func:`close_all_axes_and_clear` (or just drop it).
+
+    Raises
+    ------
+    RowError
+        Naming the row (label or index) and what is wrong with it.
+    NoDataError
+        When ``datasets`` is empty.
+    SettingError
+        For an unknown scale or colormap, or a malformed option.
+    """
+    opts = parse_options(
+        y_scale=y_scale, z_scale=z_scale, colormap=colormap, y_min=y_min, y_max=y_max,
+        z_min=z_min, z_max=z_max, gap_seconds=gap_seconds, z_percentiles=z_percentiles,
+        collapse_axis=collapse_axis, collapse=collapse,
+    )
+    plan = _plan_figure(datasets, vertical_lines=vertical_lines,
+                        zoom_duration_minutes=zoom_duration_minutes,
+                        figure_title=figure_title, opts=opts)
+    with mpl.rc_context(_STYLE):
+        grid = build_grid(len(plan.rows), plan.zoom is not None, dpi=dpi)
+        _fill_grid(grid, plan)
+    return grid.figure
+
+
+def close_all_axes_and_clear(fig: Figure | None) -> None:
+    """Free a figure made by this package: remove its axes and artists.
+
+    Safe to call twice, or with ``None``. Figures made here are not registered with
+    pyplot, so nothing else holds them once the caller drops its reference.
+    """
+    if fig is None:
+        return
+    for ax in list(fig.axes):
+        ax.cla()
+        fig.delaxes(ax)
+    fig.clear()
+
+
+PNG_COMPRESS_LEVEL = 3
+
+
+def figure_to_png(fig: Figure, *, dpi: float | None = None) -> bytes:
+    """Encode a figure as PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi or fig.dpi,
+                pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    return buf.getvalue()
+
+
+def render_png(datasets: Sequence[Mapping[str, Any]], **plot_options: Any) -> bytes:
+    """Render a figure as :func:`generic_plot_spectrogram_set` does, return PNG bytes.
+
+    Raises
+    ------
+    NoDataError
+        When no row holds a finite value (or there is no row).
+    """
+    fig = generic_plot_spectrogram_set(datasets, **plot_options)
+    try:
+        if not any(isinstance(a, SpectrogramImage) for ax in fig.axes for a in ax.images):
+            raise NoDataError("no row holds a finite value: nothing to plot.")
+        return figure_to_png(fig)
+    finally:
+        close_all_axes_and_clear(fig)
+
