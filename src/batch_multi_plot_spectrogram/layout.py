@@ -32,6 +32,8 @@ class Geometry:
     width_one_column: float = 10.0
     width_two_columns: float = 12.0
     zoom_fraction: float = 0.38
+    ylabel_offset: float = 0.62
+    xlabel_offset: float = 0.36
 
     def size(self, n_rows: int, two_columns: bool) -> tuple[float, float]:
         """Figure (width, height) in inches."""
@@ -82,6 +84,11 @@ def build_grid(
         # The zoom panel shares its row's y axis: same limits, same scale.
         for ax in row_axes[1:]:
             ax.sharey(row_axes[0])
+        # Axis labels at fixed offsets (in inches from the panel): automatic placement
+        # measures every tick label of every sibling axes at each draw.
+        for ax, (_, w) in zip(row_axes, lefts_widths, strict=True):
+            ax.yaxis.set_label_coords(-g.ylabel_offset / w, 0.5)
+            ax.xaxis.set_label_coords(0.5, -g.xlabel_offset / g.row_height)
         panels.append(row_axes)
         colorbars.append(
             fig.add_axes(

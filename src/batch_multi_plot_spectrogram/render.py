@@ -123,6 +123,13 @@ def _optional_number(value: object, name: str) -> float | None:
 
 def parse_options(**kwargs: Any) -> PlotOptions:
     """Check figure-level options once; downstream code trusts them."""
+    unknown = sorted(set(kwargs) - set(PlotOptions.__dataclass_fields__))
+    if unknown:
+        raise SettingError(
+            f"Unknown plotting option(s) {unknown}. Accepted: "
+            f"{sorted(PlotOptions.__dataclass_fields__)} and vertical_lines, "
+            "zoom_duration_minutes, figure_title, dpi."
+        )
     out: dict[str, Any] = {}
     out["y_scale"] = parse_scale(kwargs.get("y_scale", "linear"), "y_scale")
     out["z_scale"] = parse_scale(kwargs.get("z_scale", "linear"), "z_scale")
@@ -269,13 +276,20 @@ def _draw_panel(
     return added
 
 
-def _draw_colorbar(cax: Axes, prepared: PreparedRow) -> Colorbar | None:
+def _draw_colorbar(
+    cax: Axes, prepared: PreparedRow, existing: Colorbar | None = None
+) -> Colorbar | None:
+    """Draw (or, on a reused figure, update) a row's colorbar; hide it for an empty row."""
     if prepared.empty:
         cax.set_visible(False)
-        return None
+        return existing
     cax.set_visible(True)
     mappable = ScalarMappable(norm=prepared.norm, cmap=prepared.cmap)
-    cbar = cax.figure.colorbar(mappable, cax=cax)
+    if existing is None:
+        cbar = cax.figure.colorbar(mappable, cax=cax)
+    else:
+        cbar = existing
+        cbar.update_normal(mappable)
     cbar.set_label(prepared.z_label)
     return cbar
 
@@ -473,13 +487,20 @@ def _plan_figure(
     return _FigurePlan(rows, full, window, lines, figure_title)
 
 
-def _fill_grid(grid: PanelGrid, plan: _FigurePlan) -> list[Any]:
-    """Draw a plan into a grid of matching shape; return the per-item artists."""
+def _fill_grid(
+    grid: PanelGrid, plan: _FigurePlan, colorbars: list[Colorbar | None] | None = None
+) -> tuple[list[Any], list[Colorbar | None]]:
+    """Draw a plan into a grid of matching shape.
+
+    Returns the artists that belong to this item only (removed when the figure is
+    reused) and the colorbars (updated in place on reuse).
+    """
     added: list[Any] = []
+    colorbars = list(colorbars) if colorbars is not None else [None] * len(plan.rows)
     fig = grid.figure
     last = len(plan.rows) - 1
+    windows = [plan.full] + ([plan.zoom] if plan.zoom is not None else [])
     for i, prepared in enumerate(plan.rows):
-        windows = [plan.full] + ([plan.zoom] if plan.zoom is not None else [])
         for j, x_lim in enumerate(windows):
             ax = grid.panels[i][j]
             added += _draw_panel(ax, prepared, x_lim, plan.lines, show_x_labels=i == last)
@@ -487,26 +508,28 @@ def _fill_grid(grid: PanelGrid, plan: _FigurePlan) -> list[Any]:
                 ax.tick_params(labelleft=False)
         first = grid.panels[i][0]
         first.set_ylabel(prepared.y_label)
-        first.set_title(prepared.row.label or "", loc="left")
+        _set_title(first, prepared.row.label or "")
         if grid.two_columns:
-            grid.panels[i][1].set_title("Zoom" if i == 0 else "", loc="left")
-        cbar = _draw_colorbar(grid.colorbars[i], prepared)
-        if cbar is not None:
-            added.append(cbar)
+            _set_title(grid.panels[i][1], "Zoom" if i == 0 else "")
+        colorbars[i] = _draw_colorbar(grid.colorbars[i], prepared, colorbars[i])
     for ax in grid.panels[last]:
         ax.set_xlabel("Time (UTC)")
-    if plan.title:
-        added.append(fig.suptitle(plan.title, fontsize=FONT["suptitle"], y=0.995,
-                                  va="top"))
-    first = min(float(p.row.x[0]) for p in plan.rows)
-    final = max(float(p.row.x[-1]) for p in plan.rows)
-    footer = f"Data: {format_utc(first)} to {format_utc(final)} UTC"
+    fig.suptitle(plan.title or "", fontsize=FONT["suptitle"], y=0.995, va="top")
+    first_t = min(float(p.row.x[0]) for p in plan.rows)
+    final_t = max(float(p.row.x[-1]) for p in plan.rows)
+    footer = f"Data: {format_utc(first_t)} to {format_utc(final_t)} UTC"
     if plan.lines:
         footer += (f"    Events: {format_utc(min(plan.lines))} to "
                    f"{format_utc(max(plan.lines))} UTC")
     added.append(fig.text(0.5, 0.004, footer, ha="center", va="bottom",
                           fontsize=FONT["tick"], color="0.25"))
-    return added
+    return added, colorbars
+
+
+def _set_title(ax: Axes, text: str) -> None:
+    # A fixed position: the layout leaves room above every panel, and automatic title
+    # placement costs a tight-bbox pass over every shared axes at each draw.
+    ax.set_title(text, loc="left", y=1.0, pad=3.0)
 
 
 def generic_plot_spectrogram_set(
@@ -618,19 +641,64 @@ def figure_to_png(fig: Figure, *, dpi: float | None = None) -> bytes:
     return buf.getvalue()
 
 
-def render_png(datasets: Sequence[Mapping[str, Any]], **plot_options: Any) -> bytes:
-    """Render a figure as :func:`generic_plot_spectrogram_set` does, return PNG bytes.
+class _ReusableFigure:
+    """A figure kept by one process and refilled for each item of the same shape.
+
+    Building axes, and above all their tick objects, dominates the cost of a new
+    figure; items of a batch share their layout, so only data, norms, limits and texts
+    are swapped. The picture is the same as that of a new figure.
+    """
+
+    def __init__(self, n_rows: int, two_columns: bool, dpi: float) -> None:
+        self.grid = build_grid(n_rows, two_columns, dpi=dpi)
+        self.colorbars: list[Colorbar | None] = [None] * n_rows
+        self.transient: list[Any] = []
+
+    def render(self, plan: _FigurePlan) -> bytes:
+        for artist in self.transient:
+            artist.remove()
+        self.transient = []
+        self.transient, self.colorbars = _fill_grid(self.grid, plan, self.colorbars)
+        return figure_to_png(self.grid.figure)
+
+
+# One reusable figure per shape, per process; a batch rarely has more than a few shapes.
+_REUSABLE: dict[tuple[int, bool, float], _ReusableFigure] = {}
+_MAX_REUSABLE = 4
+
+
+def render_png(
+    datasets: Sequence[Mapping[str, Any]],
+    *,
+    vertical_lines: Sequence[float] | None = None,
+    zoom_duration_minutes: float | None = None,
+    figure_title: str | None = None,
+    dpi: float = 150.0,
+    **options: Any,
+) -> bytes:
+    """Render a figure as :func:`generic_plot_spectrogram_set` does and return PNG bytes.
+
+    Takes the same options. The figure is kept and reused by the next call of the same
+    shape (rows, zoom column, dpi) in this process, which makes batches cheaper.
 
     Raises
     ------
     NoDataError
-        When no row holds a finite value (or there is no row).
+        When there is no row, or no row holds a finite value.
     """
-    fig = generic_plot_spectrogram_set(datasets, **plot_options)
-    try:
-        if not any(isinstance(a, SpectrogramImage) for ax in fig.axes for a in ax.images):
-            raise NoDataError("no row holds a finite value: nothing to plot.")
-        return figure_to_png(fig)
-    finally:
-        close_all_axes_and_clear(fig)
-
+    opts = parse_options(**options)
+    plan = _plan_figure(datasets, vertical_lines=vertical_lines,
+                        zoom_duration_minutes=zoom_duration_minutes,
+                        figure_title=figure_title, opts=opts)
+    if all(p.empty for p in plan.rows):
+        raise NoDataError("no row holds a finite value: nothing to plot.")
+    key = (len(plan.rows), plan.zoom is not None, float(dpi))
+    with mpl.rc_context(_STYLE):
+        entry = _REUSABLE.pop(key, None)
+        if entry is None:
+            entry = _ReusableFigure(key[0], key[1], key[2])
+        png = entry.render(plan)
+    _REUSABLE[key] = entry  # most recently used last
+    while len(_REUSABLE) > _MAX_REUSABLE:
+        _REUSABLE.pop(next(iter(_REUSABLE)))
+    return png
