@@ -24,17 +24,17 @@ DEFAULT_PERCENTILES = (1.0, 99.0)
 def parse_colormap(name: object) -> Colormap:
     """A copy of the named colormap with transparent "bad" (no data)."""
     if isinstance(name, Colormap):
-        cmap = name.copy()
+        base = name
     else:
         try:
-            cmap = mpl.colormaps[str(name)].copy()
+            base = mpl.colormaps[str(name)]
         except KeyError:
             raise SettingError(
                 f"Expected colormap to be a matplotlib colormap name such as 'viridis' or "
                 f"'plasma'. Got {name!r} instead."
             ) from None
-    cmap.set_bad((0.0, 0.0, 0.0, 0.0))
-    return cmap
+    # with_extremes returns a copy and keeps any under/over colours already set.
+    return base.with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
 
 
 def parse_percentiles(value: object) -> tuple[float, float]:

@@ -22,9 +22,9 @@ class Geometry:
 
     left: float = 1.05
     right: float = 1.0
-    top: float = 0.62
-    bottom: float = 0.72
-    row_height: float = 2.345
+    top: float = 0.5
+    bottom: float = 0.86
+    row_height: float = 2.34
     row_title: float = 0.32
     column_gap: float = 0.22
     colorbar_pad: float = 0.12
@@ -33,7 +33,7 @@ class Geometry:
     width_two_columns: float = 12.0
     zoom_fraction: float = 0.38
     ylabel_offset: float = 0.62
-    xlabel_offset: float = 0.36
+    xlabel_offset: float = 0.5
 
     def size(self, n_rows: int, two_columns: bool) -> tuple[float, float]:
         """Figure (width, height) in inches."""

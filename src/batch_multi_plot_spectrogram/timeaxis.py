@@ -12,8 +12,9 @@ import datetime as dt
 import matplotlib.dates as mdates
 import numpy as np
 from matplotlib.axis import Axis
+from matplotlib.ticker import Formatter
 
-__all__ = ["format_utc", "setup_time_axis", "to_datenum", "to_unix"]
+__all__ = ["UTCTimeFormatter", "format_utc", "setup_time_axis", "to_datenum", "to_unix"]
 
 _UTC = dt.timezone.utc
 
@@ -38,11 +39,46 @@ def format_utc(unix_seconds: float) -> str:
     return dt.datetime.fromtimestamp(float(unix_seconds), tz=_UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+class UTCTimeFormatter(Formatter):
+    """Label each tick with the UTC time it sits on, and the date where it changes.
+
+    Every label is self-contained: ``HH:MM`` (``HH:MM:SS`` when a tick is not on a whole
+    minute, with fractions when ticks are closer than a second), with the date
+    (``YYYY-MM-DD``) on a second line under the first tick and under every tick whose
+    date differs from the previous tick's. No offset text is used, so no label depends
+    on a date printed elsewhere.
+    """
+
+    def format_ticks(self, values: list[float]) -> list[str]:
+        stamps = [mdates.num2date(v, tz=_UTC) for v in values]
+        if all(s.second == 0 and s.microsecond == 0 for s in stamps):
+            fmt = "%H:%M"
+        elif all(s.microsecond == 0 for s in stamps):
+            fmt = "%H:%M:%S"
+        else:
+            fmt = "%H:%M:%S.%f"
+        labels = []
+        previous = None
+        for s in stamps:
+            text = s.strftime(fmt)
+            if fmt.endswith("%f"):
+                text = text.rstrip("0").rstrip(".")
+            if s.date() != previous:
+                text += "\n" + s.strftime("%Y-%m-%d")
+                previous = s.date()
+            labels.append(text)
+        return labels
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        # Single labels (e.g. the cursor readout) carry the full instant.
+        stamp = mdates.num2date(x, tz=_UTC)
+        return stamp.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def setup_time_axis(axis: Axis, *, show_labels: bool = True) -> None:
-    """Round-instant UTC ticks with concise labels (the date shown where it changes)."""
+    """Round-instant UTC ticks, each labelled with the instant it sits on."""
     locator = mdates.AutoDateLocator(tz=_UTC, minticks=3, maxticks=8)
-    formatter = mdates.ConciseDateFormatter(locator, tz=_UTC, show_offset=show_labels)
     axis.set_major_locator(locator)
-    axis.set_major_formatter(formatter)
+    axis.set_major_formatter(UTCTimeFormatter())
     if not show_labels:
         axis.set_tick_params(labelbottom=False)
