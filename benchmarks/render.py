@@ -26,15 +26,14 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from workload import STANDARD_OPTIONS, floor_seconds, standard_datasets  # noqa: E402
-
-from batch_multi_plot_spectrogram.binning import centre_edges  # noqa: E402
-from batch_multi_plot_spectrogram.render import (  # noqa: E402
+from batch_multi_plot_spectrogram.binning import centre_edges
+from batch_multi_plot_spectrogram.render import (
     close_all_axes_and_clear,
     figure_to_png,
     generic_plot_spectrogram_set,
     render_png,
 )
+from workload import STANDARD_OPTIONS, floor_seconds, standard_datasets
 
 
 def pcolormesh_figure(datasets: list[dict[str, Any]]) -> bytes:

@@ -170,8 +170,8 @@ class BinnedRow:
         m_max = max((t.edges.size - 1 for t in tables), default=0)
         self.m_max = m_max
         merged = np.full((x.size, m_max + 1), np.nan)
-        for t in tables:
-            merged[t.records, : t.edges.size - 1] = t.values
+        for tab in tables:
+            merged[tab.records, : tab.edges.size - 1] = tab.values
         self.merged = merged
 
     @property

@@ -56,7 +56,7 @@ NO_DATA_TEXT = "No data"
 FONT = {"tick": 8.5, "label": 9.5, "title": 10.5, "suptitle": 13.0}
 
 # The standard look, applied to every figure this module makes (not globally).
-_STYLE = {
+_STYLE: Any = {
     "axes.facecolor": "white",
     "xtick.labelsize": FONT["tick"],
     "ytick.labelsize": FONT["tick"],

@@ -16,7 +16,7 @@ from matplotlib.ticker import Formatter
 
 __all__ = ["UTCTimeFormatter", "format_utc", "setup_time_axis", "to_datenum", "to_unix"]
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 
 def _epoch_days() -> float:
