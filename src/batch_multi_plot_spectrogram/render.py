@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -276,6 +277,21 @@ def _draw_panel(
     return added
 
 
+# Average glyph width of the default sans-serif font, in ems: enough to wrap labels.
+_EM_PER_CHAR = 0.56
+
+
+def fit_label(text: str, ax: Axes, fontsize: float = FONT["label"]) -> str:
+    """Wrap a vertical axis label onto as many lines as it needs to stay within the
+    height of its axes, so labels of neighbouring rows never run into each other."""
+    fig = ax.figure
+    height_in = ax.get_position().height * fig.get_figheight()
+    per_line = max(8, int(height_in * 72.0 / (fontsize * _EM_PER_CHAR)))
+    if len(text) <= per_line:
+        return text
+    return "\n".join(textwrap.wrap(text, per_line, break_on_hyphens=False) or [text])
+
+
 def _draw_colorbar(
     cax: Axes, prepared: PreparedRow, existing: Colorbar | None = None
 ) -> Colorbar | None:
@@ -290,7 +306,7 @@ def _draw_colorbar(
     else:
         cbar = existing
         cbar.update_normal(mappable)
-    cbar.set_label(prepared.z_label)
+    cbar.set_label(fit_label(prepared.z_label, cax))
     return cbar
 
 
@@ -420,7 +436,7 @@ def make_spectrogram(
         else:
             ax, cax = axis_object, None
         _draw_panel(ax, prepared, x_lim, _event_lines(vertical_lines_unix), show_x_labels=True)
-        ax.set_ylabel(prepared.y_label)
+        ax.set_ylabel(fit_label(prepared.y_label, ax))
         ax.set_xlabel("Time (UTC)")
         if instrument_label:
             ax.set_title(str(instrument_label), loc="left")
@@ -431,7 +447,7 @@ def make_spectrogram(
                 else:
                     mappable = ScalarMappable(norm=prepared.norm, cmap=prepared.cmap)
                     cb = ax.figure.colorbar(mappable, ax=ax)
-                    cb.set_label(prepared.z_label)
+                    cb.set_label(fit_label(prepared.z_label, cb.ax))
             else:
                 _draw_colorbar(cax, prepared)
         elif cax is not None:
@@ -507,7 +523,7 @@ def _fill_grid(
             if j > 0:
                 ax.tick_params(labelleft=False)
         first = grid.panels[i][0]
-        first.set_ylabel(prepared.y_label)
+        first.set_ylabel(fit_label(prepared.y_label, first))
         _set_title(first, prepared.row.label or "")
         if grid.two_columns:
             _set_title(grid.panels[i][1], "Zoom" if i == 0 else "")
@@ -518,7 +534,9 @@ def _fill_grid(
     first_t = min(float(p.row.x[0]) for p in plan.rows)
     final_t = max(float(p.row.x[-1]) for p in plan.rows)
     footer = f"Data: {format_utc(first_t)} to {format_utc(final_t)} UTC"
-    if plan.lines:
+    if len(plan.lines) == 1:
+        footer += f"    Event: {format_utc(plan.lines[0])} UTC"
+    elif plan.lines:
         footer += (f"    Events: {format_utc(min(plan.lines))} to "
                    f"{format_utc(max(plan.lines))} UTC")
     added.append(fig.text(0.5, 0.004, footer, ha="center", va="bottom",
