@@ -66,7 +66,7 @@ def colour_limits(
     Precedence, for each end: the row's ``z_min``/``z_max``; else the row's
     ``vmin``/``vmax`` clamped by the global ``z_min``/``z_max``; else the global
     ``z_min``/``z_max``; else a robust percentile of the finite values (positive values
-    only under a log scale). Returns ``None`` when nothing is left to scale by.
+    only under a log scale). Returns ``None`` when there is no value and no limit.
     """
     lo_p, hi_p = parse_percentiles(percentiles)
     usable = values[values > 0] if scale == "log" else values
@@ -92,13 +92,20 @@ def colour_limits(
     hi = pick(1, min)
     if lo is None or hi is None:
         if lo is None and hi is None:
-            return None
+            if not values.size:
+                return None
+            # Every value is at or below zero under a log scale: all "below scale", drawn
+            # in the under colour on a nominal decade rather than as "no data".
+            lo, hi = 1.0, 10.0
         # One end given, no data for the other: make a sensible span around it.
-        if lo is None:
+        elif lo is None:
             lo = hi / 10.0 if scale == "log" else hi - 1.0  # type: ignore[operator]
         else:
             hi = lo * 10.0 if scale == "log" else lo + 1.0
     assert lo is not None and hi is not None
+    if scale == "log" and hi <= 0:
+        # Nothing a log scale can show; the caller reports it with the row's name.
+        return float(lo), float(hi)
     if scale == "log" and lo <= 0:
         lo = float(usable.min()) if usable.size and usable.min() < hi else hi / 10.0
     if lo >= hi:

@@ -7,6 +7,7 @@ once, at the boundary, and returns a :class:`Row` the renderer trusts.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
@@ -18,6 +19,7 @@ from .errors import DataShapeError, RowError, SettingError
 __all__ = [
     "DATASET_KEYS",
     "DatasetDict",
+    "as_unix_seconds",
     "ItemPlot",
     "Reducer",
     "Row",
@@ -98,8 +100,12 @@ def parse_reducer(value: object) -> Callable[..., Any]:
     )
 
 
-def _as_time_seconds(x: Any, where: str) -> np.ndarray:
-    """UNIX seconds as float64 from UNIX seconds or datetime64 values."""
+def as_unix_seconds(x: Any, where: str) -> np.ndarray:
+    """UNIX seconds as float64 from UNIX seconds, datetime64 or datetime values.
+
+    Naive datetimes are taken as UTC, like datetime64 values. ``where`` starts the error
+    message (e.g. ``"row 2 ('EES'): x"``).
+    """
     arr = np.asarray(x)
     if arr.dtype.kind == "M":
         ns = arr.astype("datetime64[ns]")
@@ -107,10 +113,15 @@ def _as_time_seconds(x: Any, where: str) -> np.ndarray:
         out[np.isnat(ns)] = np.nan
         return out
     if arr.dtype.kind == "O" and arr.size and hasattr(arr.flat[0], "timestamp"):
-        return np.array([v.timestamp() for v in arr.ravel()], dtype="float64")
+        # Naive datetimes are UTC, as datetime64 values are, whatever the local zone.
+        return np.array(
+            [(v if v.tzinfo is not None else v.replace(tzinfo=dt.UTC)).timestamp()
+             for v in arr.ravel()],
+            dtype="float64",
+        ).reshape(arr.shape)
     if arr.dtype.kind not in "iuf":
         raise DataShapeError(
-            f"{where}: x must be UNIX seconds or datetime64. Got dtype {arr.dtype} instead."
+            f"{where} must be UNIX seconds or datetime64. Got dtype {arr.dtype} instead."
         )
     return arr.astype("float64", copy=False)
 
@@ -134,7 +145,7 @@ class Row:
     z_label: str | None = None
     y_scale: Scale | None = None
     z_scale: Scale | None = None
-    colormap: str | None = None
+    colormap: Any = None  # a colormap name or a matplotlib Colormap
     gap_seconds: float | None = None
 
 
@@ -230,7 +241,7 @@ def parse_dataset(
         raise RowError(
             f"{where}: unknown key(s) {unknown}. Accepted keys: {sorted(DATASET_KEYS)}."
         )
-    x = _as_time_seconds(dataset["x"], where)
+    x = as_unix_seconds(dataset["x"], f"{where}: x")
     if x.ndim != 1:
         raise DataShapeError(f"{where}: x must be 1-D. Got shape {x.shape} instead.")
     if x.size == 0:
@@ -263,12 +274,19 @@ def parse_dataset(
     finite_x = x[np.isfinite(x)]
     if finite_x.size != x.size:
         raise DataShapeError(f"{where}: x holds {x.size - finite_x.size} NaN/NaT time(s).")
-    if x.size > 1 and not (np.all(np.diff(x) > 0) or np.all(np.diff(x) < 0)):
-        first = int(np.flatnonzero(np.diff(x) <= 0)[0]) + 1
-        raise DataShapeError(
-            f"{where}: x must be strictly increasing; x[{first}] = {x[first]!r} does not "
-            f"follow x[{first - 1}] = {x[first - 1]!r}. Sort the records by time first."
-        )
+    if x.size > 1:
+        steps = np.diff(x)
+        # The direction most steps take is the intended one; the first step against it
+        # is where the records are out of order.
+        decreasing = np.count_nonzero(steps < 0) > np.count_nonzero(steps > 0)
+        wrong = np.flatnonzero(steps >= 0 if decreasing else steps <= 0)
+        if wrong.size:
+            i = int(wrong[0]) + 1
+            raise DataShapeError(
+                f"{where}: x must be strictly monotonic; x[{i}] = {float(x[i])!r} does not "
+                f"{'precede' if decreasing else 'follow'} x[{i - 1}] = {float(x[i - 1])!r}. "
+                "Sort the records by time and drop repeated times first."
+            )
     if x.size > 1 and x[0] > x[-1]:
         x = x[::-1]
         data = data[::-1]
@@ -277,15 +295,23 @@ def parse_dataset(
     values: dict[str, Any] = {}
     for key in ("y_min", "y_max", "z_min", "z_max", "vmin", "vmax", "gap_seconds"):
         values[key] = _optional_float(dataset.get(key), key, where)
+    if values["gap_seconds"] is not None and values["gap_seconds"] <= 0:
+        raise RowError(
+            f"{where}: gap_seconds must be > 0. Got {values['gap_seconds']!r} instead."
+        )
     for key in ("y_scale", "z_scale"):
         if dataset.get(key) is not None:
             try:
                 values[key] = parse_scale(dataset[key], key)
             except SettingError as exc:
                 raise RowError(f"{where}: {exc}") from None
-    for key in ("y_label", "z_label", "colormap"):
+    for key in ("y_label", "z_label"):
         if dataset.get(key) is not None:
             values[key] = str(dataset[key])
+    cmap = dataset.get("colormap")
+    if cmap is not None:
+        # A name, or a Colormap instance (callable) kept as is for the renderer to check.
+        values["colormap"] = cmap if callable(cmap) else str(cmap)
     return Row(
         name=where,
         label="" if label is None else str(label),

@@ -31,8 +31,15 @@ from .colour import (
     parse_colormap,
     parse_percentiles,
 )
-from .datasets import Row, Scale, parse_dataset, parse_datasets, parse_scale
-from .errors import NoDataError, RowError, SettingError
+from .datasets import (
+    Row,
+    Scale,
+    as_unix_seconds,
+    parse_dataset,
+    parse_datasets,
+    parse_scale,
+)
+from .errors import DataShapeError, NoDataError, RowError, SettingError
 from .image import SpectrogramImage
 from .layout import PanelGrid, build_grid
 from .timeaxis import format_utc, setup_time_axis, to_datenum
@@ -160,8 +167,8 @@ def prepare_row(row: Row, opts: PlotOptions) -> PreparedRow:
         if bad.any():
             raise RowError(
                 f"{row.name}: y holds {int(bad.sum())} value(s) <= 0 (smallest "
-                f"{float(row.y[bad].min())!r}), which a log y axis cannot show. Use "
-                "y_scale='linear', or set those centres to NaN to leave them out."
+                f"{float(row.y[bad].min())!r}), which a log y axis cannot show. Use a "
+                "linear y scale, or set those centres to NaN to leave them out."
             )
     binned = BinnedRow(row.x, row.y, row.data, log_y=y_scale == "log",
                        gap_seconds=row.gap_seconds or opts.gap_seconds)
@@ -228,23 +235,17 @@ def zoom_window(
 
 
 def _event_lines(value: object) -> list[float]:
-    """Event times as UNIX seconds from seconds, datetime64 or datetimes."""
+    """Event times as UNIX seconds from seconds, datetime64 or datetimes (naive = UTC)."""
     if value is None:
         return []
-    arr = np.atleast_1d(np.asarray(value))
-    if arr.size == 0:
-        return []
-    if arr.dtype.kind == "M":
-        return [float(v) for v in arr.astype("datetime64[ns]").astype("int64") / 1e9]
-    if arr.dtype.kind == "O" and hasattr(arr[0], "timestamp"):
-        return [float(v.timestamp()) for v in arr]
     try:
-        return [float(v) for v in arr]
-    except (TypeError, ValueError):
+        lines = as_unix_seconds(np.atleast_1d(np.asarray(value)), "vertical_lines")
+    except (DataShapeError, TypeError, ValueError):
         raise SettingError(
             f"Expected vertical_lines to be UNIX seconds or datetime64 values. "
             f"Got {value!r} instead."
         ) from None
+    return [float(v) for v in lines.ravel()]
 
 
 def _draw_panel(
