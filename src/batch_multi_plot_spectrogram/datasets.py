@@ -19,11 +19,11 @@ from .errors import DataShapeError, RowError, SettingError
 __all__ = [
     "DATASET_KEYS",
     "DatasetDict",
-    "as_unix_seconds",
     "ItemPlot",
     "Reducer",
     "Row",
     "Scale",
+    "as_unix_seconds",
     "parse_dataset",
     "parse_reducer",
     "parse_scale",
