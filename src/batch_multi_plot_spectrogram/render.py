@@ -286,7 +286,7 @@ def fit_label(text: str, ax: Axes, fontsize: float = FONT["label"]) -> str:
     """Wrap a vertical axis label onto as many lines as it needs to stay within the
     height of its axes, so labels of neighbouring rows never run into each other."""
     fig = ax.figure
-    height_in = ax.get_position().height * fig.get_figheight()
+    height_in = ax.get_position().height * fig.bbox.height / fig.dpi
     per_line = max(8, int(height_in * 72.0 / (fontsize * _EM_PER_CHAR)))
     if len(text) <= per_line:
         return text
