@@ -100,7 +100,7 @@ def test_mms_omni_spectrogram(
     np.testing.assert_array_equal(data, expected)
     assert np.isnan(data).sum() == 2 * 32 + 1
     # Labels, units and scales from the ISTP metadata.
-    assert row["label"] == SPECTRUM
+    assert row["label"] == "MMS1 FPI/DES energySpectr_omni"  # ISTP FIELDNAM
     assert row["y_label"] == "energy (eV)"
     assert row["z_label"] == "DEF_omni (keV/(cm^2 s sr keV))"
     assert (row["y_scale"], row["z_scale"]) == ("log", "log")
@@ -181,8 +181,9 @@ def test_fast_esa_l2_schema(tmp_path: Path) -> None:
     store = _fast_l2_store(tmp_path / "fa_esa_l2_eeb.nc")
     assert check_archive(store) == []
     plot = load_group(store)
-    rows = {row["label"]: row for row in plot.datasets}
-    assert list(rows) == ["data", "eflux"]  # name order
+    labels = [row["label"] for row in plot.datasets]
+    assert labels[0] == "Burst Electron Raw Counts"  # ISTP FIELDNAM, rows in name order
+    rows = dict(zip(["data", "eflux"], plot.datasets, strict=True))
     eflux = rows["eflux"]
     assert eflux["y"].shape == (20, 96)  # energy_median, via DEPEND_2
     assert eflux["y"][0, 0] > eflux["y"][0, -1]  # descending, as stored

@@ -35,6 +35,7 @@ ROLE_KEYS: tuple[str, ...] = (
     "standard_name",
     "long_name",
     "LABLAXIS",
+    "FIELDNAM",
     "coordinates",
     "VAR_TYPE",
     "SCALETYP",

@@ -175,7 +175,10 @@ def _row_spec(meta: GroupMeta, ov: Overrides, plan: RowPlan) -> RowSpec:
     name = plan.variable
     var = meta.variables[name]
     options: dict[str, Any] = {}
-    options["label"] = ov.row(name, "label") or var.text("long_name") or name
+    # Row title: an explicit label, else CF long_name, else ISTP FIELDNAM (its title for
+    # plots), else the variable's name.
+    options["label"] = (ov.row(name, "label") or var.text("long_name")
+                        or var.text("FIELDNAM") or name)
     y_label = ov.row(name, "y_label") or axis_label(meta.variables[plan.y_var])
     z_label = ov.row(name, "z_label") or axis_label(var)
     if y_label:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -57,6 +58,42 @@ def progress_path_for(store: str, archive: Path, progress_dir: Path | None) -> P
 
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
+
+
+def _refusal(exc: ProgressFileError | ProgressLockedError) -> str:
+    """A refused progress file's message, in the words of the command line."""
+    text = (str(exc).replace("ignore_progress_json=True", "--ignore-progress")
+            .replace("another progress_json_path", "--progress-dir DIR"))
+    if "build_datasets_fn" in text:
+        text += ("\n(build_datasets_fn carries the plot options: --config and the file's "
+                 "contents, --colormap, --y-scale, --z-scale.)")
+    if isinstance(exc, ProgressFileError):
+        text += ("\nOn the command line: --ignore-progress re-renders everything, "
+                 "--progress-dir DIR keeps progress elsewhere.")
+    return text
+
+
+def _unwritable(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else "a file"
+    return (f"cannot write {str(where)!r}: {exc.strerror or exc}. Choose a folder you can "
+            "write to: --progress-dir DIR for the progress files and logs (they go beside "
+            "the stores by default), -o DIR for the PNGs.")
+
+
+class _EchoFailures(logging.Handler):
+    """Echo on stderr the first line of each error record of the run log: the item and
+    its reason, never the traceback (that stays in the log file)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            first = record.getMessage().split("\n", 1)[0]
+        except Exception:  # a record that cannot be formatted must not stop the run
+            self.handleError(record)
+            return
+        click.echo("error: " + re.sub(r"^error\s+", "item ", first), err=True)
 
 
 @dataclass
@@ -208,6 +245,7 @@ def render(
     base = archive if archive.is_dir() and not archive.name.endswith(".zarr") else archive.parent
     tally = _Tally()
     plans = []
+    no_data: dict[str, set[str]] = {}
     for store in stores:
         try:
             listing = list_groups(store, config=config)
@@ -216,20 +254,35 @@ def render(
             tally.store_errors += 1
             continue
         items = list(listing.items) + [StoreItem(store, g) for g in listing.no_data]
+        no_data[store] = set(listing.no_data)
         plans.append((store, items))
     if dry_run:
         for store, items in plans:
             click.echo(f"{store}: {len(items)} item(s)")
             folder = output / _store_label(store, base)
             for item in items:
-                click.echo(f"  {item.group} -> {folder / output_name(item.group)}")
+                if item.group in no_data[store]:
+                    click.echo(f"  {item.group}: no spectrogram variable (no_data)")
+                else:
+                    click.echo(f"  {item.group} -> {folder / output_name(item.group)}")
         sys.exit(EXIT_FAILED if tally.store_errors else EXIT_OK)
     from .adapter import GroupLoader
+    from .logs import RUN_LOGGER_NAME
+    from .progress import read_statuses
 
     loader = GroupLoader(config)
     if progress_dir is not None:
-        progress_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            progress_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _fail(f"--progress-dir {str(progress_dir)!r} cannot be made a folder: "
+                  f"{exc.strerror or exc}. Pass a folder you can write to.")
+            sys.exit(EXIT_USAGE)
     interrupted = False
+    stopped: tuple[Path, list[Any]] | None = None
+    echo_failures = _EchoFailures()
+    run_logger = logging.getLogger(RUN_LOGGER_NAME)
+    run_logger.addHandler(echo_failures)
     try:
         with _executor(workers, item_timeout, scheduler, cluster) as (run_on, where):
             click.echo(f"rendering {sum(len(i) for _, i in plans)} item(s) from "
@@ -249,21 +302,36 @@ def render(
                         **run_on,
                     )
                 except (ProgressFileError, ProgressLockedError) as exc:
-                    _fail(f"{exc}\nOn the command line: --ignore-progress re-renders "
-                          "everything, --progress-dir DIR keeps progress elsewhere.")
+                    _fail(_refusal(exc))
                     tally.refused += 1
                     continue
                 except SpectrogramError as exc:
                     _fail(str(exc))
                     tally.store_errors += 1
                     continue
+                except OSError as exc:
+                    _fail(_unwritable(exc))
+                    tally.refused += 1
+                    continue
+                except KeyboardInterrupt:
+                    stopped = (progress, items)
+                    raise
                 tally.add(statuses)
                 tally.logs.append(str(progress) + ".log")
     except KeyboardInterrupt:
         interrupted = True
+        if stopped is not None:
+            # The batch saved its progress before stopping: count what it recorded.
+            progress, items = stopped
+            with contextlib.suppress(SpectrogramError, OSError):
+                recorded = read_statuses(progress)
+                tally.add({i.key: recorded[i.key] for i in items if i.key in recorded})
+            tally.logs.append(str(progress) + ".log")
     except SpectrogramError as exc:
         _fail(str(exc))
         sys.exit(EXIT_USAGE)
+    finally:
+        run_logger.removeHandler(echo_failures)
     elapsed = time.perf_counter() - started
     done = sum(tally.counts.values())
     click.echo(
