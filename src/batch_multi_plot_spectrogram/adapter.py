@@ -441,6 +441,21 @@ class GroupLoader:
         return load_group(item.store, item.group, config=self.config)
 
 
+def _limit_problems(plan: GroupPlan) -> list[SpectrogramError]:
+    """Row limits that no data can satisfy: the renderer would refuse the figure."""
+    found: list[SpectrogramError] = []
+    for spec in plan.rows:
+        low, high = spec.options.get("y_min"), spec.options.get("y_max")
+        if low is not None and high is not None and low >= high:
+            found.append(ConfigError(
+                f"store {plan.store!r}, group {plan.group!r}, variable "
+                f"{spec.plan.variable!r}, attributes 'y_min' and 'y_max': Expected y_min "
+                f"below y_max. Got y_min={low!r} and y_max={high!r} instead, an empty y "
+                "range. Fix the attributes in the store, or override them in a config file."
+            ))
+    return found
+
+
 def _problem(exc: SpectrogramError, store: str, group: str) -> Problem:
     kind: Literal["group", "attribute"] = "attribute" if isinstance(exc, ConfigError) else "group"
     return Problem(kind, store, group, str(exc))
@@ -496,6 +511,7 @@ def check_archive(
             report = Report(collect=True)
             plan = _plan(meta, config, report)
             found = [p for p in report.problems if not isinstance(p, NoDataError)]
+            found.extend(_limit_problems(plan))
             if open_groups and plan.rows and not found:
                 try:
                     _, ds = plan_group(store, meta.path, config=config)

@@ -67,7 +67,7 @@ def _refusal(exc: ProgressFileError | ProgressLockedError) -> str:
     if "build_datasets_fn" in text:
         text += ("\n(build_datasets_fn carries the plot options: --config and the file's "
                  "contents, --colormap, --y-scale, --z-scale.)")
-    if isinstance(exc, ProgressFileError):
+    if isinstance(exc, ProgressFileError) and "--ignore-progress" not in text:
         text += ("\nOn the command line: --ignore-progress re-renders everything, "
                  "--progress-dir DIR keeps progress elsewhere.")
     return text
