@@ -317,8 +317,15 @@ def run_item(task: ItemTask) -> ItemResult:
 
 
 def _init_worker(levels: Mapping[str, int]) -> None:
-    """Prepare a worker process: the driver's logger levels (the renderer is imported)."""
+    """Prepare a worker process before it takes items: the driver's logger levels, and
+    the heavy libraries loaded now, so that the first item's time (and its timeout)
+    does not include them."""
     apply_logger_levels(levels)
+    import importlib
+
+    for module in ("batch_multi_plot_spectrogram.render", "xarray", "dask.array"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
 
 
 def local_process_pool(

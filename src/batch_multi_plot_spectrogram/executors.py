@@ -561,8 +561,8 @@ class LocalProcessPool(Executor):
         self._retire(slot, kill=True)
         if job is not None:
             job.future.set_exception(ItemTimeoutError(
-                f"The item ran longer than item_timeout={self._timeout} s; its worker "
-                f"process (pid {pid}) was killed. Raise item_timeout if items may take longer."
+                f"The item ran longer than the item timeout of {self._timeout:g} s; its worker "
+                f"process (pid {pid}) was killed. Raise the timeout if items may take this long."
             ))
 
     def _retire(self, slot: _Slot, *, kill: bool = False) -> None:
