@@ -246,7 +246,24 @@ ROW_ERRORS = [
         "row-y-limits",
         plot(row(y_min=500, y_max=100)),
         RowError,
-        "row 0 ('EES'): y limits (500.0, 100.0) are empty; y_min must be below y_max.",
+        "row 0 ('EES'): y_min = 500 (the row's y_min) is not below y_max = 100 (the row's "
+        "y_max); nothing would be shown. Set y_min below y_max, or leave one of them unset.",
+    ),
+    (
+        "row-y-min-above-the-data",
+        plot(row(y_min=1e9)),
+        RowError,
+        "row 0 ('EES'): y_min = 1e+09 (the row's y_min) is not below y_max = 1450 (the "
+        "highest bin edge); nothing would be shown. Set y_min below y_max, or leave one of "
+        "them unset.",
+    ),
+    (
+        "global-y-max-below-the-data",
+        plot(row(), y_max=-1e3),
+        RowError,
+        "row 0 ('EES'): y_min = -35 (the lowest bin edge) is not below y_max = -1000 (the "
+        "y_max option); nothing would be shown. Set y_min below y_max, or leave one of them "
+        "unset.",
     ),
     (
         "row-gap-seconds",

@@ -199,7 +199,18 @@ def prepare_row(row: Row, opts: PlotOptions) -> PreparedRow:
     if not (np.isfinite(y_lim[0]) and np.isfinite(y_lim[1])):
         y_lim = (1.0, 10.0) if y_scale == "log" else (0.0, 1.0)
     if y_lim[0] >= y_lim[1]:
-        raise RowError(f"{row.name}: y limits {y_lim} are empty; y_min must be below y_max.")
+
+        def source(key: str, own: float | None, common: float | None, edge: str) -> str:
+            if own is not None:
+                return f"the row's {key}"
+            return f"the {key} option" if common is not None else f"the {edge} bin edge"
+
+        raise RowError(
+            f"{row.name}: y_min = {y_lim[0]:g} ({source('y_min', row.y_min, y_lo, 'lowest')})"
+            f" is not below y_max = {y_lim[1]:g} "
+            f"({source('y_max', row.y_max, y_hi, 'highest')}); nothing would be shown. "
+            "Set y_min below y_max, or leave one of them unset."
+        )
     return PreparedRow(
         row=row,
         binned=binned,
