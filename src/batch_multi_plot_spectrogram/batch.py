@@ -88,6 +88,8 @@ PLOT_OPTION_NAMES: tuple[str, ...] = (
 )
 
 _POLL_SECONDS = 0.1  # how often the driver looks at signals, timeouts and the flush clock
+# How often the in-flight bound follows a cluster that grows or shrinks.
+_RESIZE_SECONDS = 5.0
 _LARGE_FUNCTIONS = 10_000_000  # bytes of pickled functions worth a warning when re-sent
 
 
@@ -242,7 +244,8 @@ def _functions_of(task: ItemTask) -> _FunctionSet:
                 f"The functions of this batch ({task.functions_digest}) are not known in "
                 "this process: the task ran outside its batch."
             )
-        found = cloudpickle.loads(blob)
+        found, levels = cloudpickle.loads(blob)
+        apply_logger_levels(levels)
         _FUNCTIONS[task.functions_digest] = found
         unpickled = [k for k in _FUNCTIONS if not k.startswith("local:")]
         for stale in unpickled[:-_MAX_UNPICKLED]:
@@ -537,6 +540,7 @@ class _Batch:
         install_signal_handlers: bool,
         progress_bar: bool,
         output_name_fn: Callable[[str], Any] | None,
+        max_in_flight_fn: Callable[[], int] | None = None,
     ) -> None:
         self.output_dir = output_dir
         self.progress_path = progress_path
@@ -544,6 +548,8 @@ class _Batch:
         self.executor_spec = executor
         self.max_workers = max_workers
         self.max_in_flight = max_in_flight
+        self.max_in_flight_fn = max_in_flight_fn
+        self.in_flight_checked = time.monotonic()
         self.item_timeout = item_timeout
         self.flush_batch_size = flush_batch_size
         self.flush_interval = flush_interval
@@ -579,7 +585,9 @@ class _Batch:
             _FUNCTIONS[self._digest] = self._functions
             return
         try:
-            self._blob = cloudpickle.dumps(self._functions)
+            # The driver's logger levels travel with the functions, so workers of any
+            # executor (a dask cluster's too) keep the records the driver would log.
+            self._blob = cloudpickle.dumps((self._functions, logger_levels()))
         except Exception as exc:
             raise SettingError(
                 f"build_datasets_fn (with vertical_lines_fn, title_fn and the plot options) "
@@ -721,6 +729,17 @@ class _Batch:
                 return
             self._collect()
             self._maybe_save()
+            self._follow_executor_size()
+
+    def _follow_executor_size(self) -> None:
+        """Re-read the in-flight bound of an executor whose size changes (a cluster)."""
+        if self.max_in_flight_fn is None:
+            return
+        now = time.monotonic()
+        if now - self.in_flight_checked >= _RESIZE_SECONDS:
+            self.in_flight_checked = now
+            with contextlib.suppress(Exception):  # a busy scheduler: keep the old bound
+                self.max_in_flight = max(1, int(self.max_in_flight_fn()))
 
     def _plan(self, index: int, item: Any) -> None:
         key = item_key(item)
@@ -1074,6 +1093,7 @@ vertical_lines, gap_seconds, z_percentiles, collapse_axis, collapse, dpi
     workers = usable_cores() if max_workers is None else _positive_int(max_workers,
                                                                         "max_workers")
     timeout = _positive_number(item_timeout, "item_timeout", optional=True)
+    in_flight_fn: Callable[[], int] | None = None
     if client is not None or scheduler_address is not None:
         if client is not None and scheduler_address is not None:
             raise SettingError("Pass either client or scheduler_address, not both.")
@@ -1096,6 +1116,12 @@ vertical_lines, gap_seconds, z_percentiles, collapse_axis, collapse, dpi
         executor = client.get_executor()
         if max_workers is None:
             workers = cluster_threads(client)
+        if max_in_flight is None:
+            # Clusters grow and shrink (adaptive scaling, queued HPC jobs): follow them.
+            def in_flight_now() -> int:
+                return 2 * cluster_threads(client)
+
+            in_flight_fn = in_flight_now
     executor = parse_executor(executor, timeout)
     if executor == "serial":
         in_flight = 1
@@ -1150,5 +1176,6 @@ vertical_lines, gap_seconds, z_percentiles, collapse_axis, collapse, dpi
         install_signal_handlers=bool(install_signal_handlers),
         progress_bar=bool(progress_bar),
         output_name_fn=callables["output_name_fn"],
+        max_in_flight_fn=in_flight_fn,
     )
     return batch.run(items)

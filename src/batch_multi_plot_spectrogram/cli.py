@@ -232,6 +232,9 @@ def render(
 
     if scheduler and cluster:
         raise click.UsageError("use either --scheduler or --cluster, not both.")
+    if workers is not None and scheduler:
+        raise click.UsageError("--workers applies to local runs and --cluster local; the "
+                               "scheduler's workers are its own.")
     if item_timeout is not None and (scheduler or cluster):
         raise click.UsageError("--item-timeout applies to local worker processes only.")
     started = time.perf_counter()
@@ -271,13 +274,6 @@ def render(
     from .progress import read_statuses
 
     loader = GroupLoader(config)
-    if progress_dir is not None:
-        try:
-            progress_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            _fail(f"--progress-dir {str(progress_dir)!r} cannot be made a folder: "
-                  f"{exc.strerror or exc}. Pass a folder you can write to.")
-            sys.exit(EXIT_USAGE)
     interrupted = False
     stopped: tuple[Path, list[Any]] | None = None
     echo_failures = _EchoFailures()
@@ -285,6 +281,14 @@ def render(
     run_logger.addHandler(echo_failures)
     try:
         with _executor(workers, item_timeout, scheduler, cluster) as (run_on, where):
+            # Only once the workers are there: a failed connection leaves nothing behind.
+            if progress_dir is not None:
+                try:
+                    progress_dir.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    _fail(f"--progress-dir {str(progress_dir)!r} cannot be made a folder: "
+                          f"{exc.strerror or exc}. Pass a folder you can write to.")
+                    sys.exit(EXIT_USAGE)
             click.echo(f"rendering {sum(len(i) for _, i in plans)} item(s) from "
                        f"{len(plans)} store(s) on {where}", err=True)
             for store, items in plans:
