@@ -15,9 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import numpy as np
@@ -553,25 +554,38 @@ def test_config_file_styles_like_the_same_options(
     assert not np.array_equal(from_file, default)
 
 
+def interrupt_when(proc: subprocess.Popen[str], seen: Callable[[], Any]) -> tuple[Any, str]:
+    """Poll ``seen()`` while the command runs; as soon as it returns something, Ctrl-C the
+    command's process group. Return what was seen (None if never) and its stderr."""
+    found = None
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            found = seen()
+            if found is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)  # seen: no need to wait for the rest
+                break
+            found = None
+            time.sleep(0.02)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        stop(proc)
+    return found, stderr
+
+
 def test_workers_and_flush_batch_size_save_progress_during_the_run(big_archive: Path) -> None:
     out = big_archive.parent / "plots"
     progress = big_archive / "many.zarr.progress.json"
     proc = start_cli("render", big_archive, "-o", out, "--workers", "1",
                      "--flush-batch-size", "2", "--log-flush-batch-size", "1000")
-    try:
-        seen_mid_run = None
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
-            if progress.exists():
-                with_items = progress_of(progress)["completed_items"]
-                if len(with_items) >= 2 and proc.poll() is None:  # type: ignore[arg-type]
-                    seen_mid_run = len(with_items)  # type: ignore[arg-type]
-                    os.killpg(proc.pid, signal.SIGINT)  # seen: no need to wait for the rest
-                    break
-            time.sleep(0.02)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        stop(proc)
+
+    def saved_items() -> int | None:
+        if not progress.exists():
+            return None
+        count = len(progress_of(progress)["completed_items"])  # type: ignore[arg-type]
+        return count if count >= 2 else None
+
+    seen_mid_run, stderr = interrupt_when(proc, saved_items)
     assert seen_mid_run is not None and seen_mid_run < 30, f"no progress saved mid-run\n{stderr}"
     assert proc.returncode == 130, stderr
     assert "on 1 local worker process(es)" in stderr
@@ -584,22 +598,16 @@ def test_log_flush_batch_size_writes_the_log_before_progress(big_archive: Path) 
     log = Path(f"{progress}.log")
     proc = start_cli("render", big_archive, "-o", out, "--workers", "1",
                      "--flush-batch-size", "1000", "--log-flush-batch-size", "1")
-    try:
-        mid_run = None
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
-            if len(pngs(out)) >= 4:
-                logged = log.read_text("utf-8").count(" ok ") if log.exists() else 0
-                mid_run = (logged, progress.exists(), proc.poll() is None)
-                os.killpg(proc.pid, signal.SIGINT)  # seen: no need to wait for the rest
-                break
-            time.sleep(0.02)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        stop(proc)
+
+    def logged_and_saved() -> tuple[int, bool] | None:
+        if len(pngs(out)) < 4:
+            return None
+        logged = log.read_text("utf-8").count(" ok ") if log.exists() else 0
+        return logged, progress.exists()
+
+    mid_run, stderr = interrupt_when(proc, logged_and_saved)
     assert mid_run is not None, stderr
-    logged, saved, running = mid_run
-    assert running
+    logged, saved = mid_run
     assert logged >= 1, "the log was not written item by item"
     assert not saved, "progress was saved before 1000 items finished"
     # Ctrl-C saves the progress at once.
