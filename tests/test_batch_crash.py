@@ -240,4 +240,4 @@ def test_hung_item_is_stopped_at_item_timeout(tmp_path):
     assert not psutil.pid_exists(int(pid_file.read_text()))
     log_text = (tmp_path / "generic_progress.json.log").read_text()
     assert "'hangs' (#1): ItemTimeoutError" in log_text
-    assert "item_timeout=2.0 s" in log_text and "was killed" in log_text
+    assert "the item timeout of 2 s" in log_text and "was killed" in log_text
