@@ -648,7 +648,7 @@ def test_unpicklable_function_is_refused_up_front(tmp_path):
         ({"y_scale": "cubic"}, "Expected y_scale to be one of ['linear', 'log']"),
         ({"dpi": 0}, "Expected dpi to be a number > 0. Got 0 instead."),
         ({"z_percentiles": (99, 1)}, "Expected z_percentiles with 0 <= low < high <= 100"),
-        ({"vertical_lines": ["noon"]}, "Expected vertical_lines to be a list of UNIX seconds"),
+        ({"vertical_lines": ["noon"]}, "Expected vertical_lines to be UNIX seconds"),
         ({"collapse": "median"}, "Expected collapse to be one of"),
         ({"title_fn": "title"}, "Expected title_fn to be a callable or None. Got 'title'"),
         ({"max_in_flight": 0, "executor": "processes"}, "Expected max_in_flight"),
@@ -770,3 +770,22 @@ def test_progress_bar_on_request_and_quiet_when_not_a_terminal(tmp_path, capsys)
     assert "3/3" in capsys.readouterr().err
     run(["a", "b", "c"], tmp_path / "off", rows_for)  # stderr is captured: not a terminal
     assert capsys.readouterr().err == ""
+
+
+def test_vertical_lines_take_the_same_values_as_the_renderer(tmp_path: Path) -> None:
+    # Naive datetimes are UTC, as in generic_plot_spectrogram_set; a 2-D list is refused.
+    import datetime as dt
+
+    from batch_multi_plot_spectrogram.batch import _parse_plot_options
+
+    base = _parse_plot_options({
+        "vertical_lines": None, "zoom_duration_minutes": None, "colormap": "viridis",
+        "y_scale": "linear", "z_scale": "linear", "y_min": None, "y_max": None,
+        "z_min": None, "z_max": None, "gap_seconds": None, "z_percentiles": (1.0, 99.0),
+        "collapse_axis": 1, "collapse": "sum", "dpi": 150,
+    })
+    assert base["vertical_lines"] is None
+    naive = dict(base, vertical_lines=[dt.datetime(2000, 1, 1, 0, 10)])
+    assert _parse_plot_options(naive)["vertical_lines"] == [946685400.0]
+    with pytest.raises(SettingError, match="Expected vertical_lines to be UNIX seconds"):
+        _parse_plot_options(dict(base, vertical_lines=[[1.0, 2.0]]))

@@ -53,7 +53,7 @@ from .logs import (
     logger_levels,
 )
 from .progress import Progress, ProgressLock, Status
-from .render import parse_options, render_png
+from .render import parse_options, parse_vertical_lines, render_png
 
 __all__ = [
     "PLOT_OPTION_NAMES",
@@ -380,20 +380,6 @@ def _optional_callable(value: object, name: str) -> Callable[..., Any] | None:
     return value
 
 
-def _vertical_lines(value: object) -> list[float] | None:
-    if value is None:
-        return None
-    arr = np.atleast_1d(np.asarray(value))
-    if arr.dtype.kind == "M":
-        return [float(v) for v in arr.astype("datetime64[ns]").astype("int64") / 1e9]
-    if arr.dtype.kind not in "iuf" or arr.ndim != 1:
-        raise SettingError(
-            "Expected vertical_lines to be a list of UNIX seconds (or datetime64 values). "
-            f"Got {value!r} instead."
-        )
-    return [float(v) for v in arr]
-
-
 def _parse_plot_options(options: dict[str, Any]) -> dict[str, Any]:
     """Check the call-level plot options once, before anything runs."""
     renderer_side = {k: v for k, v in options.items()
@@ -407,7 +393,8 @@ def _parse_plot_options(options: dict[str, Any]) -> dict[str, Any]:
     out["zoom_duration_minutes"] = _positive_number(
         options["zoom_duration_minutes"], "zoom_duration_minutes", optional=True
     )
-    out["vertical_lines"] = _vertical_lines(options["vertical_lines"])
+    lines = options["vertical_lines"]
+    out["vertical_lines"] = None if lines is None else parse_vertical_lines(lines)
     return out
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "close_all_axes_and_clear",
     "generic_plot_spectrogram_set",
     "make_spectrogram",
+    "parse_vertical_lines",
     "render_png",
     "zoom_window",
 ]
@@ -245,18 +246,25 @@ def zoom_window(
     return centre - duration / 2.0, centre + duration / 2.0
 
 
-def _event_lines(value: object) -> list[float]:
-    """Event times as UNIX seconds from seconds, datetime64 or datetimes (naive = UTC)."""
+def parse_vertical_lines(value: object) -> list[float]:
+    """Event times as UNIX seconds from seconds, datetime64 or datetimes (naive = UTC).
+
+    ``None`` gives no line; anything but a scalar or a flat sequence of times is a
+    :class:`SettingError`.
+    """
     if value is None:
         return []
+    arr = np.atleast_1d(np.asarray(value))
     try:
-        lines = as_unix_seconds(np.atleast_1d(np.asarray(value)), "vertical_lines")
+        if arr.ndim != 1:
+            raise ValueError("not a flat sequence")
+        lines = as_unix_seconds(arr, "vertical_lines")
     except (DataShapeError, TypeError, ValueError):
         raise SettingError(
             f"Expected vertical_lines to be UNIX seconds or datetime64 values. "
             f"Got {value!r} instead."
         ) from None
-    return [float(v) for v in lines.ravel()]
+    return [float(v) for v in lines]
 
 
 def _draw_panel(
@@ -447,7 +455,8 @@ def make_spectrogram(
             ax, cax = grid.panels[0][0], grid.colorbars[0]
         else:
             ax, cax = axis_object, None
-        _draw_panel(ax, prepared, x_lim, _event_lines(vertical_lines_unix), show_x_labels=True)
+        lines = parse_vertical_lines(vertical_lines_unix)
+        _draw_panel(ax, prepared, x_lim, lines, show_x_labels=True)
         ax.set_ylabel(fit_label(prepared.y_label, ax))
         ax.set_xlabel("Time (UTC)")
         if instrument_label:
@@ -503,7 +512,7 @@ def _plan_figure(
     opts: PlotOptions,
 ) -> _FigurePlan:
     rows = _figure_rows(datasets, opts)
-    lines = _event_lines(vertical_lines)
+    lines = parse_vertical_lines(vertical_lines)
     window = zoom_window(lines, _optional_number(zoom_duration_minutes,
                                                  "zoom_duration_minutes"))
     if window is not None and not any(
