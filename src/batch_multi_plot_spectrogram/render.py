@@ -461,16 +461,13 @@ def make_spectrogram(
         ax.set_xlabel("Time (UTC)")
         if instrument_label:
             ax.set_title(str(instrument_label), loc="left")
-        if colorbar:
-            if cax is None:
-                if prepared.empty:
-                    pass
-                else:
-                    mappable = ScalarMappable(norm=prepared.norm, cmap=prepared.cmap)
-                    cb = ax.figure.colorbar(mappable, ax=ax)
-                    cb.set_label(fit_label(prepared.z_label, cb.ax))
-            else:
-                _draw_colorbar(cax, prepared)
+        if colorbar and cax is not None:
+            _draw_colorbar(cax, prepared)
+        elif colorbar and not prepared.empty:
+            # The caller's axes: the colorbar takes its room from them.
+            mappable = ScalarMappable(norm=prepared.norm, cmap=prepared.cmap)
+            cb = ax.figure.colorbar(mappable, ax=ax)
+            cb.set_label(fit_label(prepared.z_label, cb.ax))
         elif cax is not None:
             cax.set_visible(False)
     shown = (row.x >= x_lim[0]) & (row.x <= x_lim[1])
