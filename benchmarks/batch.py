@@ -37,7 +37,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).parent))
 from batch_multi_plot_spectrogram import generic_batch_plot
 from batch_multi_plot_spectrogram.batch import local_process_pool
-from batch_multi_plot_spectrogram.progress import Progress
+from batch_multi_plot_spectrogram.batch._progress import Progress
 from workload import STANDARD_OPTIONS, floor_seconds, standard_datasets
 
 _DATA: dict[int, list[dict[str, Any]]] = {}

@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from batch_multi_plot_spectrogram import generic_batch_plot
 from batch_multi_plot_spectrogram.batch import local_process_pool
-from batch_multi_plot_spectrogram.cluster import open_client
+from batch_multi_plot_spectrogram.batch.executors._dask import open_client
 from workload import STANDARD_OPTIONS, floor_seconds, standard_datasets
 
 WORKERS = 2

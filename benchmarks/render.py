@@ -26,13 +26,13 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from batch_multi_plot_spectrogram.binning import centre_edges
 from batch_multi_plot_spectrogram.render import (
     close_all_axes_and_clear,
-    figure_to_png,
+    figure_bytes,
     generic_plot_spectrogram_set,
     render_png,
 )
+from batch_multi_plot_spectrogram.render._binning import centre_edges
 from workload import STANDARD_OPTIONS, floor_seconds, standard_datasets
 
 
@@ -59,7 +59,7 @@ def pcolormesh_figure(datasets: list[dict[str, Any]]) -> bytes:
             if j == 1:
                 ax.set_xlim(x[0] + 480, x[0] + 1080)
         fig.colorbar(mesh, ax=axes[i, 1])
-    return figure_to_png(fig)
+    return figure_bytes(fig)
 
 
 def main() -> None:
@@ -70,7 +70,7 @@ def main() -> None:
 
     def new_figure() -> None:
         fig = generic_plot_spectrogram_set(datasets, figure_title="orbit", **STANDARD_OPTIONS)
-        figure_to_png(fig)
+        figure_bytes(fig)
         close_all_axes_and_clear(fig)
 
     def reused_figure() -> None:

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from batch_multi_plot_spectrogram.adapter import GroupLoader, check_archive
-from batch_multi_plot_spectrogram.discovery import StoreItem, list_groups
+from batch_multi_plot_spectrogram.archive import check_archive
+from batch_multi_plot_spectrogram.metadata import GroupLoader, StoreItem, list_groups
 
 N_TIME, N_PITCH, N_ENERGY = 120, 8, 32
 CADENCE_MS = 2500

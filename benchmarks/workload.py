@@ -45,7 +45,7 @@ def floor_seconds(repeats: int = 5, seed: int = 0) -> list[float]:
     panel's pixel size, drawn and PNG-encoded. Seconds per figure, one per repeat."""
     from matplotlib.figure import Figure
 
-    from batch_multi_plot_spectrogram.layout import build_grid
+    from batch_multi_plot_spectrogram.render._layout import build_grid
 
     datasets = standard_datasets(seed)
     out = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -102,7 +102,7 @@ def write_store(
     for index, (group, ds) in enumerate(ordered):
         encoding = _encoding(ds)
         ds = _without_fill_attr(ds)
-        mode = "w" if index == 0 else "a"
+        mode: Literal["w", "a"] = "w" if index == 0 else "a"
         target = None if group == "/" else group
         if fmt in ("zarr3", "zarr2"):
             ds.to_zarr(

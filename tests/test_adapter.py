@@ -15,17 +15,17 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from batch_multi_plot_spectrogram.adapter import (
+from batch_multi_plot_spectrogram.archive import Problem, check_archive
+from batch_multi_plot_spectrogram.errors import ConfigError, NoDataError, StoreError
+from batch_multi_plot_spectrogram.metadata import (
     GroupLoader,
-    Problem,
-    check_archive,
+    StoreItem,
+    list_groups,
     load_group,
+    parse_config,
     plan_group,
 )
-from batch_multi_plot_spectrogram.config import parse_config
-from batch_multi_plot_spectrogram.datasets import ItemPlot, parse_dataset
-from batch_multi_plot_spectrogram.discovery import StoreItem, list_groups
-from batch_multi_plot_spectrogram.errors import ConfigError, NoDataError, StoreError
+from batch_multi_plot_spectrogram.render import ItemPlot, parse_dataset
 from store_factories import (
     FILL,
     FORMATS,
@@ -111,7 +111,9 @@ class StoreContract:
         data = load_group(store, "g").datasets[0]["data"]
         cube = ds["ees"].values.astype("float64")
         cube[cube == np.float32(FILL)] = np.nan
-        expected = {"sum": np.nansum, "mean": np.nanmean, "max": np.nanmax, "min": np.nanmin}
+        expected: dict[str, Callable[..., Any]] = {
+            "sum": np.nansum, "mean": np.nanmean, "max": np.nanmax, "min": np.nanmin
+        }
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # numpy's all-NaN slice notice
             want = expected[how](cube, axis=1)

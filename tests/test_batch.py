@@ -26,13 +26,10 @@ from batch_multi_plot_spectrogram import (
     SettingError,
 )
 from batch_multi_plot_spectrogram.batch import item_key, local_process_pool, safe_file_stem
-from batch_multi_plot_spectrogram.executors import (
-    CallStoppedError,
-    LocalProcessPool,
-    PoolBrokenError,
-    shared_payload,
-)
-from batch_multi_plot_spectrogram.progress import ProgressLock, progress_validator
+from batch_multi_plot_spectrogram.batch._progress import ProgressLock, progress_validator
+from batch_multi_plot_spectrogram.batch.executors import LocalProcessPool
+from batch_multi_plot_spectrogram.batch.executors._local import shared_payload
+from batch_multi_plot_spectrogram.errors import CallStoppedError, PoolBrokenError
 from batch_multi_plot_spectrogram.render import render_png
 
 SRC = str(Path(batch_multi_plot_spectrogram.__file__).parents[1])
@@ -461,8 +458,13 @@ def test_corrupt_progress_file_stops_before_rendering(tmp_path):
     calls: list[str] = []
     progress = tmp_path / "generic_progress.json"
     progress.write_bytes(b'{"completed_items": ["a", "b"], "err')
+
+    def build(item: str) -> list[dict]:
+        calls.append(item)
+        return rows_for(item)
+
     with pytest.raises(ProgressFileError, match="not valid JSON"):
-        run(["a", "c"], tmp_path, lambda item: calls.append(item) or rows_for(item))
+        run(["a", "c"], tmp_path, build)
     assert calls == []
     assert progress.read_bytes() == b'{"completed_items": ["a", "b"], "err'
     assert not list(tmp_path.glob("*.png"))
@@ -641,14 +643,15 @@ def test_unpicklable_function_is_refused_up_front(tmp_path):
     [
         ({"flush_batch_size": 0}, "Expected flush_batch_size to be an integer >= 1. Got 0"),
         ({"log_flush_batch_size": 2.5}, "Expected log_flush_batch_size to be an integer"),
-        ({"executor": "threads"}, "Expected executor to be 'processes', 'serial' or a"),
+        ({"executor": "threads"}, "Expected executor to be 'processes', 'serial', a"),
         ({"item_timeout": 5}, "cannot be enforced with executor='serial'"),
         ({"item_timeout": -1, "executor": "processes"}, "Expected item_timeout to be a number"),
-        ({"colormap": "no_such_map"}, "Expected colormap to be a matplotlib colormap name"),
-        ({"y_scale": "cubic"}, "Expected y_scale to be one of ['linear', 'log']"),
-        ({"dpi": 0}, "Expected dpi to be a number > 0. Got 0 instead."),
-        ({"z_percentiles": (99, 1)}, "Expected z_percentiles with 0 <= low < high <= 100"),
-        ({"vertical_lines": ["noon"]}, "Expected vertical_lines to be UNIX seconds"),
+        ({"colormap": "no_such_map"}, "Expected colormap to be the name of a Matplotlib"),
+        ({"y_scale": "cubic"}, "Expected y_scale to be 'linear' or 'log'. Got 'cubic'"),
+        ({"dpi": 0}, "Expected dpi to be a number greater than 0. Got 0 instead."),
+        ({"z_percentiles": (99, 1)}, "with 0 <= low < high <= 100. Got (99, 1) instead."),
+        ({"vertical_lines": ["noon"]}, "Expected vertical_lines to be ISO-8601 times"),
+        ({"output_format": "jpg"}, "Expected output_format to be one of 'png', 'pdf'"),
         ({"collapse": "median"}, "Expected collapse to be one of"),
         ({"title_fn": "title"}, "Expected title_fn to be a callable or None. Got 'title'"),
         ({"max_in_flight": 0, "executor": "processes"}, "Expected max_in_flight"),
@@ -776,16 +779,13 @@ def test_vertical_lines_take_the_same_values_as_the_renderer(tmp_path: Path) -> 
     # Naive datetimes are UTC, as in generic_plot_spectrogram_set; a 2-D list is refused.
     import datetime as dt
 
-    from batch_multi_plot_spectrogram.batch import _parse_plot_options
+    from batch_multi_plot_spectrogram.options import FigureOptions
 
-    base = _parse_plot_options({
-        "vertical_lines": None, "zoom_duration_minutes": None, "colormap": "viridis",
-        "y_scale": "linear", "z_scale": "linear", "y_min": None, "y_max": None,
-        "z_min": None, "z_max": None, "gap_seconds": None, "z_percentiles": (1.0, 99.0),
-        "collapse_axis": 1, "collapse": "sum", "dpi": 150,
-    })
-    assert base["vertical_lines"] is None
-    naive = dict(base, vertical_lines=[dt.datetime(2000, 1, 1, 0, 10)])
-    assert _parse_plot_options(naive)["vertical_lines"] == [946685400.0]
-    with pytest.raises(SettingError, match="Expected vertical_lines to be UNIX seconds"):
-        _parse_plot_options(dict(base, vertical_lines=[[1.0, 2.0]]))
+    base = FigureOptions.parse({"vertical_lines": None})
+    assert base.vertical_lines == ()
+    naive = base.updated({"vertical_lines": [dt.datetime(2000, 1, 1, 0, 10)]})
+    assert naive.vertical_lines == (946685400.0,)
+    with pytest.raises(SettingError, match="Expected vertical_lines to be ISO-8601 times"):
+        base.updated({"vertical_lines": [[1.0, 2.0]]})
+    with pytest.raises(SettingError, match="Expected vertical_lines to be ISO-8601 times"):
+        run(["a"], tmp_path, rows_for, vertical_lines=[[1.0, 2.0]])

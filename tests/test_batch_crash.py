@@ -20,7 +20,7 @@ from PIL import Image
 
 import batch_multi_plot_spectrogram
 from batch_multi_plot_spectrogram import generic_batch_plot
-from batch_multi_plot_spectrogram.progress import progress_validator
+from batch_multi_plot_spectrogram.batch._progress import progress_validator
 
 SRC = str(Path(batch_multi_plot_spectrogram.__file__).parents[1])
 X = 1.7e9 + np.arange(60) * 4.0

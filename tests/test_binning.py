@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from batch_multi_plot_spectrogram.binning import (
+from batch_multi_plot_spectrogram.render._binning import (
     DEFAULT_GAP_FACTOR,
     BinnedRow,
     centre_edges,

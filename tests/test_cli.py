@@ -26,7 +26,7 @@ import pytest
 import xarray as xr
 from PIL import Image
 
-from batch_multi_plot_spectrogram.schemas import load_schema
+from batch_multi_plot_spectrogram._schemas import load_schema
 from store_factories import spectrogram_group, times, write_store
 
 CLI = Path(sys.executable).with_name("batch-spectrograms")
@@ -138,7 +138,7 @@ def coloured_fraction(image: np.ndarray) -> float:
     return float(((image.max(axis=-1) - image.min(axis=-1)) > 60).mean())
 
 
-def progress_of(path: Path) -> dict[str, object]:
+def progress_of(path: Path) -> dict[str, Any]:
     document = json.loads(path.read_text(encoding="utf-8"))
     jsonschema.validate(document, load_schema("progress.schema.json"))
     return document
@@ -334,8 +334,8 @@ def test_render_records_progress_beside_each_store(rendered_sample: Rendered) ->
     archive = rendered_sample.archive
     for store in (ZARR, NC):
         document = progress_of(archive / f"{store}.progress.json")
-        assert sorted(document["completed_items"]) == sorted(FAST_ITEMS)  # type: ignore[arg-type]
-        assert sorted(document["no_data"]) == sorted(FAST_NO_DATA)  # type: ignore[arg-type]
+        assert sorted(document["completed_items"]) == sorted(FAST_ITEMS)
+        assert sorted(document["no_data"]) == sorted(FAST_NO_DATA)
         assert document["errors"] == []
         assert document["schema_version"] == 1
     mms = progress_of(archive / f"{MMS}.progress.json")
@@ -452,7 +452,7 @@ def test_progress_dir_keeps_a_read_only_archive_untouched(
     assert pngs(out) == sorted(f"{ZARR}/{item}.png" for item in FAST_ITEMS)
     assert snapshot(archive) == before
     document = progress_of(progress / f"{ZARR}.progress.json")
-    assert sorted(document["completed_items"]) == sorted(FAST_ITEMS)  # type: ignore[arg-type]
+    assert sorted(document["completed_items"]) == sorted(FAST_ITEMS)
     assert f"log: {progress / ZARR}.progress.json.log" in result.stderr
     listing = run_cli("list", archive, "--progress-dir", progress)
     assert listing.returncode == 0, shows(listing)
@@ -504,7 +504,8 @@ def test_changed_colormap_is_refused_until_ignore_progress(tmp_path: Path) -> No
     assert refused.returncode == 2, shows(refused)
     assert f"{str(progress)!r} was written by a run with other settings" in refused.stderr
     assert "Pass --ignore-progress to start afresh" in refused.stderr
-    assert "--colormap" in refused.stderr
+    assert 'colormap: recorded "viridis", now "plasma"' in refused.stderr
+    assert "ignore_progress_json" not in refused.stderr  # the API's words, not the CLI's
     assert png.stat().st_mtime_ns == stamp
     assert progress.read_bytes() == recorded
 
@@ -515,6 +516,61 @@ def test_changed_colormap_is_refused_until_ignore_progress(tmp_path: Path) -> No
     assert not np.array_equal(plasma, default)
     assert coloured_fraction(plasma) > 0.1
     assert progress_of(progress)["completed_items"] == ["orbit_a"]
+    assert progress_of(progress)["settings"]["colormap"] == "plasma"
+
+    back = run_cli("render", archive, "-o", out, "--workers", "1", "--colormap", "viridis")
+    assert back.returncode == 2, shows(back)
+    assert 'colormap: recorded "plasma", now "viridis"' in back.stderr
+
+
+def test_a_wrong_flag_is_reported_as_that_flag(tmp_path: Path) -> None:
+    archive = small_archive(tmp_path / "archive")
+    result = run_cli("render", archive, "-o", tmp_path / "plots", "--colormap", "viridiss")
+    assert result.returncode == 2, shows(result)
+    assert "Invalid value for '--colormap'" in result.stderr
+    assert "Got 'viridiss' instead. Did you mean 'viridis'?" in result.stderr
+    assert "config" not in result.stderr
+    fmt = run_cli("render", archive, "-o", tmp_path / "plots", "--format", "gif")
+    assert fmt.returncode == 2, shows(fmt)
+    assert "Invalid value for '--format': Expected one of 'png', 'pdf', 'svg'" in fmt.stderr
+    assert not (tmp_path / "plots").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(b"\xff\xfecolormap = 'plasma'\n", "is not UTF-8 text: byte 0xff at position 0"),
+     (b"colormap = \n", "is not valid TOML")],
+    ids=["not-utf8", "broken-toml"],
+)
+def test_render_and_validate_report_a_bad_config_file_alike(
+    content: bytes, expected: str, tmp_path: Path
+) -> None:
+    archive = small_archive(tmp_path / "archive")
+    config = tmp_path / "plot.toml"
+    config.write_bytes(content)
+    rendered = run_cli("render", archive, "-o", tmp_path / "plots", "--config", config)
+    validated = run_cli("validate", archive, "--config", config)
+    assert rendered.returncode == validated.returncode == 2, shows(rendered)
+    assert "Traceback" not in rendered.stderr + validated.stderr
+    (line,) = [x for x in rendered.stderr.splitlines() if x.startswith("error: ")]
+    message = line.removeprefix("error: ")
+    assert message.startswith(f"config file {str(config)!r} ") and expected in message
+    assert f"config: {config}: {message}" in validated.stdout
+    assert not (tmp_path / "plots").exists()
+
+
+@pytest.mark.parametrize("fmt", ["svg", "pdf"])
+def test_format_writes_that_kind_of_file(fmt: str, tmp_path: Path) -> None:
+    archive = small_archive(tmp_path / "archive")
+    out = tmp_path / "plots"
+    result = run_cli("render", archive, "-o", out, "--workers", "1", "--format", fmt)
+    assert result.returncode == 0, shows(result)
+    written = out / "small.zarr" / f"orbit_a.{fmt}"
+    head = written.read_bytes()[:64]
+    assert head.startswith(b"%PDF-") if fmt == "pdf" else b"<svg" in written.read_bytes()[:2000]
+    assert not list(out.rglob("*.png"))
+    assert progress_of(archive / "small.zarr.progress.json")["settings"][
+        "output_format"] == fmt
 
 
 @pytest.mark.parametrize(
@@ -582,14 +638,14 @@ def test_workers_and_flush_batch_size_save_progress_during_the_run(big_archive: 
     def saved_items() -> int | None:
         if not progress.exists():
             return None
-        count = len(progress_of(progress)["completed_items"])  # type: ignore[arg-type]
+        count = len(progress_of(progress)["completed_items"])
         return count if count >= 2 else None
 
     seen_mid_run, stderr = interrupt_when(proc, saved_items)
     assert seen_mid_run is not None and seen_mid_run < 30, f"no progress saved mid-run\n{stderr}"
     assert proc.returncode == 130, stderr
     assert "on 1 local worker process(es)" in stderr
-    assert len(progress_of(progress)["completed_items"]) >= seen_mid_run  # type: ignore[arg-type]
+    assert len(progress_of(progress)["completed_items"]) >= seen_mid_run
 
 
 def test_log_flush_batch_size_writes_the_log_before_progress(big_archive: Path) -> None:
@@ -612,7 +668,7 @@ def test_log_flush_batch_size_writes_the_log_before_progress(big_archive: Path) 
     assert not saved, "progress was saved before 1000 items finished"
     # Ctrl-C saves the progress at once.
     assert proc.returncode == 130, stderr
-    assert len(progress_of(progress)["completed_items"]) >= logged  # type: ignore[arg-type]
+    assert len(progress_of(progress)["completed_items"]) >= logged
 
 
 def test_item_timeout_fails_only_slow_items(tmp_path: Path) -> None:
@@ -644,7 +700,7 @@ def test_item_timeout_fails_only_slow_items(tmp_path: Path) -> None:
         (["render", "{archive}", "-o", "{out}", "--progress-dir", "{file}/sub"],
          "error: --progress-dir '{file}/sub' cannot be made a folder"),
         (["render", "{archive}", "-o", "{out}", "--config", "{missing}"],
-         "config file {missing} does not exist"),
+         "error: config file {missing!r} does not exist."),
     ],
     ids=["missing-path", "no-stores", "list-missing-path", "workers-0", "y-scale-lg",
          "item-timeout-0", "flush-batch-size-0", "progress-dir-under-a-file",
@@ -711,7 +767,7 @@ def test_bad_stores_and_groups_are_reported_and_the_rest_renders(tmp_path: Path)
     assert "Traceback" not in stderr
     document = progress_of(archive / "bad.zarr.progress.json")
     assert document["completed_items"] == ["good"]
-    assert sorted(document["errors"]) == [  # type: ignore[arg-type]
+    assert sorted(document["errors"]) == [
         "bad_y_scale", "bad_z_min", "empty_y", "missing_row", "no_coord", "no_time"]
     assert summary(stderr) == {"ok": 2, "no_data": 0, "error": 6}
     assert "unreadable stores 1" in stderr
@@ -807,7 +863,7 @@ def test_sigint_stops_promptly_and_a_rerun_completes(big_archive: Path, target: 
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     document = progress_of(progress)
-    done = sorted(document["completed_items"])  # type: ignore[arg-type]
+    done = sorted(document["completed_items"])
     assert 1 <= len(done) < 30
     assert document["errors"] == []
     assert set(pngs(out)) >= {f"many.zarr/{key}.png" for key in done}
@@ -823,7 +879,7 @@ def test_sigint_stops_promptly_and_a_rerun_completes(big_archive: Path, target: 
     assert rerun.returncode == 0, shows(rerun)
     assert pngs(out) == [f"many.zarr/orbit_{i:02d}.png" for i in range(30)]
     assert {key: (out / "many.zarr" / f"{key}.png").stat().st_mtime_ns for key in done} == kept
-    assert len(progress_of(progress)["completed_items"]) == 30  # type: ignore[arg-type]
+    assert len(progress_of(progress)["completed_items"]) == 30
     log = Path(f"{progress}.log").read_text("utf-8")
     finished = [line for line in log.splitlines() if "batch finished" in line]
     assert f"{30 - len(done)} ok, 0 no_data, 0 error, {len(done)} skipped" in finished[-1]

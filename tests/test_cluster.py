@@ -36,9 +36,10 @@ import pytest
 from PIL import Image
 
 from batch_multi_plot_spectrogram import SettingError, generic_batch_plot
-from batch_multi_plot_spectrogram import cluster as cluster_module
-from batch_multi_plot_spectrogram.cluster import ClusterError, open_client
-from batch_multi_plot_spectrogram.progress import progress_validator
+from batch_multi_plot_spectrogram.batch._progress import progress_validator
+from batch_multi_plot_spectrogram.batch.executors import _dask as cluster_module
+from batch_multi_plot_spectrogram.batch.executors._dask import open_client
+from batch_multi_plot_spectrogram.errors import ClusterError
 
 distributed = pytest.importorskip("distributed")
 

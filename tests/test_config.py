@@ -8,22 +8,24 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from batch_multi_plot_spectrogram.config import (
+from batch_multi_plot_spectrogram._schemas import load_schema, schema_path
+from batch_multi_plot_spectrogram.errors import ConfigError
+from batch_multi_plot_spectrogram.metadata.config import (
     FIGURE_KEYS,
     ROW_KEYS,
-    Origin,
     PlotConfig,
     load_config,
-    parse_colormap,
     parse_config,
+)
+from batch_multi_plot_spectrogram.options import (
+    Origin,
+    parse_colormap,
     parse_names,
     parse_number,
     parse_positive,
     parse_scale,
     parse_times,
 )
-from batch_multi_plot_spectrogram.errors import ConfigError
-from batch_multi_plot_spectrogram.schemas import load_schema, schema_path
 
 GOOD = """
 z_scale = "log"
@@ -49,7 +51,7 @@ y_min = 20
 colormap = "cividis"
 """
 
-ORIGIN = Origin("here", "Fix it.")
+ORIGIN = Origin("key", "here", "Fix it.", ConfigError)
 
 
 def write(tmp_path: Path, text: str) -> Path:

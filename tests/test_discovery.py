@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 import zarr
 
-from batch_multi_plot_spectrogram.adapter import load_group
-from batch_multi_plot_spectrogram.config import parse_config
-from batch_multi_plot_spectrogram.discovery import (
-    find_stores,
-    list_groups,
-    read_group_metadata,
-    store_format,
-)
 from batch_multi_plot_spectrogram.errors import StoreError, StoreNotFoundError
+from batch_multi_plot_spectrogram.metadata import list_groups, load_group, parse_config
+from batch_multi_plot_spectrogram.metadata._conventions import METADATA_KEYS
+from batch_multi_plot_spectrogram.stores import find_stores, read_groups, store_format
 from store_factories import bytes_read, spectrogram_group, write_store
 
 WHAT_TO_PASS = (
@@ -84,9 +79,9 @@ def test_directory_without_stores(tmp_path: Path) -> None:
     with pytest.raises(StoreNotFoundError) as info:
         find_stores(tmp_path / "empty")
     assert str(info.value) == (
-        f"No stores found under {str(tmp_path / 'empty')!r}: it holds no Zarr store (a "
-        "*.zarr directory) and no NetCDF file (*.nc, *.nc4, *.h5). Point to the archive "
-        "directory that holds them."
+        f"No stores found under {str(tmp_path / 'empty')!r}: it holds none of Zarr stores "
+        "(*.zarr) or NetCDF files (*.nc, *.nc4, *.h5). Point to the archive directory that "
+        "holds them."
     )
 
 
@@ -109,7 +104,7 @@ def test_a_file_named_nc_that_is_not_netcdf(tmp_path: Path) -> None:
 
 def test_a_directory_named_zarr_without_metadata(tmp_path: Path) -> None:
     (tmp_path / "broken.zarr").mkdir()
-    with pytest.raises(StoreError, match="is named like a Zarr store but cannot be opened"):
+    with pytest.raises(StoreError, match=r"is named like a Zarr store but holds no zarr\.json"):
         list_groups(tmp_path / "broken.zarr")
 
 
@@ -139,7 +134,7 @@ def test_metadata_matches_across_formats(tmp_path: Path) -> None:
     metas = {}
     for fmt, suffix in (("zarr3", ".zarr"), ("zarr2", ".zarr"), ("netcdf4", ".nc")):
         store = write_store(tmp_path / f"{fmt}{suffix}", fmt, {"g": ds})
-        (meta,) = [m for m in read_group_metadata(store) if m.path == "g"]
+        (meta,) = [m for m in read_groups(store, METADATA_KEYS) if m.path == "g"]
         metas[fmt] = {
             name: (var.dims, var.kind, {k: str(v) for k, v in var.attrs.items()})
             for name, var in meta.variables.items()

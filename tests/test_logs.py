@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pickle
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import batch_multi_plot_spectrogram
-from batch_multi_plot_spectrogram.logs import (
+from batch_multi_plot_spectrogram.batch._logs import (
     LOGGER_NAME,
     RUN_LOGGER_NAME,
     BatchLog,
+    LogRouter,
     apply_logger_levels,
     capture_records,
     logger_levels,
@@ -25,12 +28,26 @@ from batch_multi_plot_spectrogram.logs import (
 SRC = str(Path(batch_multi_plot_spectrogram.__file__).parents[1])
 
 
+@contextlib.contextmanager
+def routed(*paths: Path, capacity: int = 100) -> Iterator[tuple[list[BatchLog], LogRouter]]:
+    """One log per path, numbered from 0, with a router attached for the block."""
+    logs = [BatchLog(path, capacity) for path in paths]
+    for log in logs:
+        log.open()
+    router = LogRouter(dict(enumerate(logs)))
+    router.attach()
+    try:
+        yield logs, router
+    finally:
+        router.detach()
+        for log in logs:
+            log.close()
+
+
 @pytest.fixture
 def batch_log(tmp_path):
-    log = BatchLog(tmp_path / "run.log", capacity=3)
-    log.open()
-    yield log
-    log.close()
+    with routed(tmp_path / "run.log", capacity=3) as (logs, _):
+        yield logs[0]
 
 
 def _lines(path: Path) -> list[str]:
@@ -80,7 +97,7 @@ def test_run_logger_writes_to_the_file_only_and_is_restored(tmp_path):
     run = logging.getLogger(RUN_LOGGER_NAME)
     before = (run.level, run.propagate, list(run.handlers))
     try:
-        with BatchLog(tmp_path / "run.log", capacity=100):
+        with routed(tmp_path / "run.log"):
             run.error("traceback text for the file only")
         assert seen == []  # did not reach the application's handlers
         assert "traceback text for the file only" in (tmp_path / "run.log").read_text()
@@ -92,7 +109,7 @@ def test_run_logger_writes_to_the_file_only_and_is_restored(tmp_path):
 
 def test_package_records_reach_the_file_within_the_application_levels(tmp_path):
     lib = logging.getLogger(f"{LOGGER_NAME}.render")
-    with BatchLog(tmp_path / "run.log", capacity=100):
+    with routed(tmp_path / "run.log"):
         lib.warning("a library warning")
         lib.info("an info the application did not ask for")  # default level: WARNING
     text = (tmp_path / "run.log").read_text()
@@ -153,9 +170,9 @@ def test_replay_of_remote_records_reaches_file_and_application_handlers(tmp_path
                                          "renderer warns", None, None)),
     ]
     try:
-        with BatchLog(tmp_path / "run.log", capacity=100) as log:
-            log.replay(remote, in_process=False)
-            log.replay(remote, in_process=True)  # went through the loggers already
+        with routed(tmp_path / "run.log") as (_, router):
+            router.replay(remote, ledger=0, in_process=False)
+            router.replay(remote, ledger=0, in_process=True)  # went through the loggers
         text = (tmp_path / "run.log").read_text()
     finally:
         user.removeHandler(keep)
@@ -177,3 +194,25 @@ def test_logger_levels_round_trip():
         assert logging.getLogger(name).level == logging.DEBUG
     finally:
         logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def test_records_go_to_the_log_of_their_ledger_or_to_every_log(tmp_path):
+    run = logging.getLogger(RUN_LOGGER_NAME)
+    lib = logging.getLogger(f"{LOGGER_NAME}.stores")
+    remote = [record_to_dict(logging.LogRecord("userlib.ledger", logging.WARNING, "f.py", 1,
+                                               "user record of store b", None, None))]
+    with routed(tmp_path / "a.log", tmp_path / "b.log") as (_, router):
+        run.info("item of store a", extra={"ledger": 0})
+        run.info("item of store b", extra={"ledger": 1})
+        lib.warning("about the whole run")
+        router.current = 0
+        lib.warning("while an item of store a runs here")
+        router.current = None
+        router.replay(remote, ledger=1, in_process=False)
+    a, b = (tmp_path / "a.log").read_text(), (tmp_path / "b.log").read_text()
+    assert "item of store a" in a and "item of store a" not in b
+    assert "item of store b" in b and "item of store b" not in a
+    assert "about the whole run" in a and "about the whole run" in b
+    assert "while an item of store a runs here" in a
+    assert "while an item of store a runs here" not in b
+    assert "user record of store b" in b and "user record of store b" not in a

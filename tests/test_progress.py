@@ -17,8 +17,9 @@ import pytest
 
 import batch_multi_plot_spectrogram
 from batch_multi_plot_spectrogram import ProgressFileError, ProgressLockedError
-from batch_multi_plot_spectrogram.atomic import write_bytes_atomic, write_text_atomic
-from batch_multi_plot_spectrogram.progress import (
+from batch_multi_plot_spectrogram._atomic import write_bytes_atomic, write_text_atomic
+from batch_multi_plot_spectrogram._schemas import load_schema, schema_path
+from batch_multi_plot_spectrogram.batch._progress import (
     SCHEMA_NAME,
     Progress,
     ProgressLock,
@@ -26,7 +27,6 @@ from batch_multi_plot_spectrogram.progress import (
     progress_validator,
     read_statuses,
 )
-from batch_multi_plot_spectrogram.schemas import load_schema, schema_path
 
 SETTINGS = {"colormap": "viridis", "dpi": 30.0, "build_datasets_fn": "m.build"}
 SRC = str(Path(batch_multi_plot_spectrogram.__file__).parents[1])
@@ -322,7 +322,7 @@ def test_lock_of_a_killed_holder_is_free(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {SRC!r})
-        from batch_multi_plot_spectrogram.progress import ProgressLock
+        from batch_multi_plot_spectrogram.batch._progress import ProgressLock
         lock = ProgressLock({str(tmp_path / "p.json")!r})
         lock.acquire()
         print("locked", flush=True)

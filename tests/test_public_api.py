@@ -22,10 +22,14 @@ EXPECTED_ALL = [
     "SpectrogramError",
     "StoreError",
     "StoreNotFoundError",
+    "check_archive",
     "close_all_axes_and_clear",
     "generic_batch_plot",
     "generic_plot_spectrogram_set",
+    "list_archive",
     "make_spectrogram",
+    "plan_archive",
+    "render_archive",
 ]
 
 HAS_BATCH = importlib.util.find_spec("batch_multi_plot_spectrogram.batch") is not None
@@ -59,7 +63,7 @@ def test_generic_batch_plot_import() -> None:
     from batch_multi_plot_spectrogram import generic_batch_plot
 
     assert callable(generic_batch_plot)
-    assert generic_batch_plot.__module__ == "batch_multi_plot_spectrogram.batch"
+    assert generic_batch_plot.__module__ == "batch_multi_plot_spectrogram.batch._core"
 
 
 @_NEEDS_BATCH
@@ -77,9 +81,30 @@ def test_unknown_attribute_raises_attribute_error() -> None:
 def test_errors_are_the_errors_module_classes() -> None:
     from batch_multi_plot_spectrogram import errors
 
-    for name in errors.__all__:
+    exported = [n for n in EXPECTED_ALL if n.endswith("Error")]
+    for name in exported:
         assert getattr(batch_multi_plot_spectrogram, name) is getattr(errors, name)
+        assert issubclass(getattr(errors, name), errors.SpectrogramError)
         assert issubclass(getattr(errors, name), ValueError)
+    classes = [getattr(errors, n) for n in errors.__all__ if n.endswith("Error")]
+    assert all(issubclass(c, Exception) for c in classes)
+    # Every error about the user's input is a SpectrogramError, and is exported.
+    input_errors = {c.__name__ for c in classes if issubclass(c, errors.SpectrogramError)}
+    assert input_errors - set(exported) == {"ClusterError", "DiskFullError"}
+
+
+def test_version_is_the_installed_one() -> None:
+    from importlib.metadata import version
+
+    assert batch_multi_plot_spectrogram.__version__ == version("batch_multi_plot_spectrogram")
+
+
+def test_archive_runner_is_documented() -> None:
+    from batch_multi_plot_spectrogram import render_archive
+
+    doc = render_archive.__doc__ or ""
+    for section in ("Parameters", "Returns", "Raises", "Examples"):
+        assert f"\n    {section}\n    ---" in doc
 
 
 def test_public_functions_have_docstrings() -> None:

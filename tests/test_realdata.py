@@ -20,8 +20,9 @@ import pytest
 import xarray as xr
 import zarr
 
-from batch_multi_plot_spectrogram.adapter import check_archive, load_group
-from batch_multi_plot_spectrogram.discovery import find_stores, list_groups, open_group_dataset
+from batch_multi_plot_spectrogram.archive import check_archive
+from batch_multi_plot_spectrogram.metadata import list_groups, load_group
+from batch_multi_plot_spectrogram.stores import find_stores, open_group
 
 cdflib = pytest.importorskip("cdflib")
 
@@ -107,7 +108,7 @@ def test_mms_omni_spectrogram(
     assert plot.options == {
         "figure_title": "MMS1 FPI DES omni-directional electron energy spectrum (derived)"
     }
-    with open_group_dataset(store) as ds:
+    with open_group(store) as ds:
         assert ds.attrs["derived"] == "yes" and ds.attrs["derived_from"] == MMS.name
 
     render = pytest.importorskip("batch_multi_plot_spectrogram.render")

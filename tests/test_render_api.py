@@ -10,7 +10,7 @@ import itertools
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -29,7 +29,7 @@ from batch_multi_plot_spectrogram import (
     generic_plot_spectrogram_set,
     make_spectrogram,
 )
-from batch_multi_plot_spectrogram.render import figure_to_png, render_png
+from batch_multi_plot_spectrogram.render import figure_bytes, render_png
 
 pytestmark = pytest.mark.usefixtures("no_pyplot_figures")
 
@@ -45,7 +45,8 @@ HAS_BATCH = importlib.util.find_spec("batch_multi_plot_spectrogram.batch") is no
 
 def colorbars(fig: Figure) -> list[Colorbar]:
     """The figure's colorbars, top row first (a colorbar registers on its axes)."""
-    return [ax._colorbar for ax in fig.axes if getattr(ax, "_colorbar", None) is not None]
+    return [cast(Any, ax)._colorbar for ax in fig.axes
+            if getattr(ax, "_colorbar", None) is not None]
 
 
 def panels(fig: Figure) -> list[Axes]:
@@ -87,6 +88,7 @@ def row_dict(
 
 def the_norm(fig: Figure, row: int = 0) -> tuple[float, float]:
     norm = colorbars(fig)[row].norm
+    assert norm.vmin is not None and norm.vmax is not None
     return float(norm.vmin), float(norm.vmax)
 
 
@@ -811,13 +813,13 @@ def test_layout_aligned_and_nothing_overlaps(plot, draw_figure, n_rows: int, zoo
         assert len({round(b[j].x1, 9) for b in boxes}) == 1
     # Every row has the same height; panels and colorbars of a row share top and bottom.
     assert len({round(b.height, 9) for row in boxes for b in row}) == 1
-    for row in boxes:
-        assert len({(round(b.y0, 9), round(b.y1, 9)) for b in row}) == 1
+    for boxes_of_row in boxes:
+        assert len({(round(b.y0, 9), round(b.y1, 9)) for b in boxes_of_row}) == 1
     # Rows stack downwards without touching; columns do not touch either.
     for upper, lower in itertools.pairwise(boxes):
         assert lower[0].y1 < upper[0].y0
-    for row in boxes:
-        for left, right in itertools.pairwise(row):
+    for boxes_of_row in boxes:
+        for left, right in itertools.pairwise(boxes_of_row):
             assert left.x1 < right.x0
 
     texts = _drawn_texts(fig, renderer)
@@ -905,7 +907,7 @@ def test_render_png_is_independent_of_previous_items(close_figures) -> None:
         rows, options = _item(kind)
         fresh = close_figures(generic_plot_spectrogram_set(rows, dpi=50, **options))
         assert len(fresh.axes) == 6  # every item has the same shape
-        expected = _png_array(figure_to_png(fresh))
+        expected = _png_array(figure_bytes(fresh))
         drawn = _png_array(render_png(rows, dpi=50, **options))
         assert drawn.shape == expected.shape
         differ = np.any(drawn != expected, axis=-1)

@@ -33,7 +33,7 @@ def row(**keys: Any) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None or k != "label"}
 
 
-def plot(*rows: dict[str, Any], **options: Any) -> Callable[[], Any]:
+def plot(*rows: Any, **options: Any) -> Callable[[], Any]:
     return lambda: generic_plot_spectrogram_set(list(rows), **options)
 
 
@@ -198,10 +198,11 @@ ROW_ERRORS = [
         "which axis to reduce.",
     ),
     (
-        "collapse-axis-float",
-        plot(row(data=np.ones((5, 2, 3))), collapse_axis=1.0),
-        DataShapeError,
-        "row 0 ('EES'): collapse_axis must be an integer. Got 1.0 instead.",
+        "row-collapse-axis-float",
+        plot(row(data=np.ones((5, 2, 3)), collapse_axis=1.0)),
+        RowError,
+        "row 0 ('EES'): Expected collapse_axis to be an integer (1 or 2; axis 0 is time). "
+        "Got 1.0 instead.",
     ),
     # --- empty arrays
     (
@@ -227,20 +228,20 @@ ROW_ERRORS = [
         "row-scale",
         plot(row(z_scale="sqrt")),
         RowError,
-        "row 0 ('EES'): Expected z_scale to be one of ['linear', 'log']. Got 'sqrt' instead.",
+        "row 0 ('EES'): Expected z_scale to be 'linear' or 'log'. Got 'sqrt' instead.",
     ),
     (
         "row-colormap",
         plot(row(), row(label="IES", colormap="nope")),
         RowError,
-        "row 1 ('IES'): Expected colormap to be a matplotlib colormap name such as 'viridis' "
-        "or 'plasma'. Got 'nope' instead.",
+        "row 1 ('IES'): Expected colormap to be the name of a Matplotlib colormap, such as "
+        "'viridis', 'plasma', 'inferno', 'magma', 'cividis' or 'jet'. Got 'nope' instead.",
     ),
     (
         "row-y-min",
         plot(row(y_min="abc")),
         RowError,
-        "row 0 ('EES'): y_min must be a number. Got 'abc' instead.",
+        "row 0 ('EES'): Expected y_min to be a number. Got 'abc' instead.",
     ),
     (
         "row-y-limits",
@@ -269,7 +270,7 @@ ROW_ERRORS = [
         "row-gap-seconds",
         plot(row(gap_seconds=-1)),
         RowError,
-        "row 0 ('EES'): gap_seconds must be > 0. Got -1.0 instead.",
+        "row 0 ('EES'): Expected gap_seconds to be a number greater than 0. Got -1 instead.",
     ),
     (
         "row-z-log",
@@ -305,106 +306,115 @@ SETTING_ERRORS = [
         "y-scale",
         plot(row(), y_scale="logarithmic"),
         SettingError,
-        "Expected y_scale to be one of ['linear', 'log']. Got 'logarithmic' instead.",
+        "Expected y_scale to be 'linear' or 'log'. Got 'logarithmic' instead.",
     ),
     (
         "z-scale",
         plot(row(), z_scale=None),
         SettingError,
-        "Expected z_scale to be one of ['linear', 'log']. Got None instead.",
+        "Expected z_scale to be 'linear' or 'log'. Got None instead.",
     ),
     (
         "panel-scale",
         panel(X, Y, np.ones((5, 3)), z_axis_scale_function="Log2"),
         SettingError,
-        "Expected z_scale to be one of ['linear', 'log']. Got 'Log2' instead.",
+        "Expected z_scale to be 'linear' or 'log'. Got 'Log2' instead.",
     ),
     (
         "colormap",
         plot(row(), colormap="nope"),
         SettingError,
-        "Expected colormap to be a matplotlib colormap name such as 'viridis' or 'plasma'. "
-        "Got 'nope' instead.",
+        "Expected colormap to be the name of a Matplotlib colormap, such as 'viridis', "
+        "'plasma', 'inferno', 'magma', 'cividis' or 'jet'. Got 'nope' instead.",
     ),
     (
         "panel-colormap",
         panel(X, Y, np.ones((5, 3)), colormap="virdis"),
         SettingError,
-        "Expected colormap to be a matplotlib colormap name such as 'viridis' or 'plasma'. "
-        "Got 'virdis' instead.",
+        "Expected colormap to be the name of a Matplotlib colormap, such as 'viridis', "
+        "'plasma', 'inferno', 'magma', 'cividis' or 'jet'. Got 'virdis' instead. Did you mean "
+        "'viridis'?",
     ),
     (
         "percentiles-scalar",
         plot(row(), z_percentiles=5),
         SettingError,
-        "Expected z_percentiles to be two numbers (low, high). Got 5 instead.",
+        "Expected z_percentiles to be two numbers (low, high) with 0 <= low < high <= 100. "
+        "Got 5 instead.",
     ),
     (
         "percentiles-three",
         plot(row(), z_percentiles=(1, 50, 99)),
         SettingError,
-        "Expected z_percentiles to be two numbers (low, high). Got (1, 50, 99) instead.",
+        "Expected z_percentiles to be two numbers (low, high) with 0 <= low < high <= 100. "
+        "Got (1, 50, 99) instead.",
     ),
     (
         "percentiles-text",
         plot(row(), z_percentiles=("low", "high")),
         SettingError,
-        "Expected z_percentiles to be two numbers (low, high). Got ('low', 'high') instead.",
+        "Expected z_percentiles to be two numbers (low, high) with 0 <= low < high <= 100. "
+        "Got ('low', 'high') instead.",
     ),
     (
         "percentiles-reversed",
         plot(row(), z_percentiles=(99, 1)),
         SettingError,
-        "Expected z_percentiles with 0 <= low < high <= 100. Got (99, 1) instead.",
+        "Expected z_percentiles to be two numbers (low, high) with 0 <= low < high <= 100. "
+        "Got (99, 1) instead.",
     ),
     (
         "percentiles-range",
         plot(row(), z_percentiles=(1, 101)),
         SettingError,
-        "Expected z_percentiles with 0 <= low < high <= 100. Got (1, 101) instead.",
+        "Expected z_percentiles to be two numbers (low, high) with 0 <= low < high <= 100. "
+        "Got (1, 101) instead.",
     ),
     (
         "percentiles-nan",
         plot(row(), z_percentiles=(float("nan"), 50)),
         SettingError,
-        "Expected z_percentiles with 0 <= low < high <= 100. Got (nan, 50) instead.",
+        "Expected z_percentiles to be two numbers (low, high) with 0 <= low < high <= 100. "
+        "Got (nan, 50) instead.",
     ),
     (
         "panel-percentiles",
         panel(X, Y, np.ones((5, 3)), z_percentiles=[5]),
         SettingError,
-        "Expected z_percentiles to be two numbers (low, high). Got [5] instead.",
+        "Expected z_percentiles to be two numbers (low, high) with 0 <= low < high <= 100. "
+        "Got [5] instead.",
     ),
     (
         "reducer",
         plot(row(data=np.ones((5, 2, 3)), collapse="median")),
-        SettingError,
-        "Expected collapse to be one of ['max', 'mean', 'min', 'sum'] or a callable. "
-        "Got 'median' instead.",
+        RowError,
+        "row 0 ('EES'): Expected collapse to be one of 'sum', 'mean', 'max', 'min' (or, in "
+        "Python, a callable). Got 'median' instead.",
     ),
     (
         "gap-seconds",
         plot(row(), gap_seconds=0),
         SettingError,
-        "Expected gap_seconds > 0. Got 0.0 instead.",
+        "Expected gap_seconds to be a number greater than 0. Got 0 instead.",
     ),
     (
         "z-min",
         plot(row(), z_min="x"),
         SettingError,
-        "Expected z_min to be a number or None. Got 'x' instead.",
+        "Expected z_min to be a number. Got 'x' instead.",
     ),
     (
         "vertical-lines",
         plot(row(), vertical_lines=["abc"]),
         SettingError,
-        "Expected vertical_lines to be UNIX seconds or datetime64 values. Got ['abc'] instead.",
+        "Expected vertical_lines to be ISO-8601 times (e.g. '2000-01-01T00:10:00Z'), UNIX "
+        "seconds or datetime64 values, one or a list. Got ['abc'] instead.",
     ),
     (
         "zoom-duration",
         plot(row(), vertical_lines=[T0], zoom_duration_minutes="ten"),
         SettingError,
-        "Expected zoom_duration_minutes to be a number or None. Got 'ten' instead.",
+        "Expected zoom_duration_minutes to be a number greater than 0. Got 'ten' instead.",
     ),
     (
         "x-range",
@@ -418,7 +428,7 @@ OTHER_ERRORS = [
     ("datasets-empty", plot(), NoDataError, "datasets is empty: there is no row to plot."),
     (
         "datasets-not-a-list",
-        lambda: generic_plot_spectrogram_set(row()),
+        lambda: generic_plot_spectrogram_set(row()),  # type: ignore[arg-type]
         RowError,
         "datasets must be a list of dicts. Got dict instead.",
     ),

@@ -16,13 +16,13 @@ import datetime as dt
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import matplotlib.dates as mdates
 import numpy as np
 import pytest
 from matplotlib.axes import Axes
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import Colormap, ListedColormap
 from matplotlib.figure import Figure
 
 from batch_multi_plot_spectrogram import generic_plot_spectrogram_set, make_spectrogram
@@ -36,9 +36,9 @@ DPI = 100.0
 # and the white background could be confused with): 24 colours at least 127 apart.
 _LEVELS = (0.0, 0.5, 1.0)
 _COLOURS = [
-    c
-    for c in itertools.product(_LEVELS, repeat=3)
-    if c not in ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0.5, 0.5, 0.5))
+    (r, g, b)
+    for r, g, b in itertools.product(_LEVELS, repeat=3)
+    if (r, g, b) not in ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0.5, 0.5, 0.5))
 ]
 N = 23  # colours that stand for values 0 .. N-1
 UNDER_COLOUR = _COLOURS[N]  # reserved for an explicit "under" colour
@@ -47,12 +47,12 @@ UNDER = N  # label of UNDER_COLOUR
 OTHER = -2  # anything else (a blend, a line, text)
 
 # Colour limits making value k map to colour k on a linear colour scale...
-LINEAR_Z = {"z_scale": "linear", "z_min": -0.5, "z_max": N - 0.5}
+LINEAR_Z: dict[str, Any] = {"z_scale": "linear", "z_min": -0.5, "z_max": N - 0.5}
 # ...and value 10**(k + 0.5) map to colour k on a log colour scale.
-LOG_Z = {"z_scale": "log", "z_min": 1.0, "z_max": 10.0**N}
+LOG_Z: dict[str, Any] = {"z_scale": "log", "z_min": 1.0, "z_max": 10.0**N}
 
 
-def palette_cmap(under: tuple[float, float, float] | None = None) -> ListedColormap:
+def palette_cmap(under: tuple[float, float, float] | None = None) -> Colormap:
     cmap = ListedColormap(_COLOURS[:N], name="test-palette")
     return cmap.with_extremes(under=under) if under is not None else cmap
 
@@ -261,7 +261,7 @@ def render(
     png_pixels: Callable[[Figure], np.ndarray],
     rows: list[dict[str, Any]],
     *,
-    cmap: ListedColormap | None = None,
+    cmap: Colormap | None = None,
     **options: Any,
 ) -> tuple[Figure, np.ndarray]:
     options = {**LINEAR_Z, **options}
@@ -349,7 +349,7 @@ def test_two_rows_with_zoom_column(close_figures, png_pixels) -> None:
     x = times(60, cadence=20.0)
     ascending = LOG_TABLE
     descending = np.geomspace(2e4, 15.0, 9)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"x": x, "y": ascending, "data": cell_values(60, ascending.size), "label": "EES"},
         {
             "x": x,
@@ -581,7 +581,7 @@ def test_zeros_under_log_colour_do_not_widen_percentile_limits(close_figures, pn
             dpi=DPI,
         )
     )
-    norm = fig.axes[1]._colorbar.norm
+    norm = cast(Any, fig.axes[1])._colorbar.norm
     assert (norm.vmin, norm.vmax) == (100.0, 1000.0)
 
 
@@ -621,5 +621,5 @@ def test_picture_uses_the_rows_colour_limits(close_figures, png_pixels) -> None:
     row = {"x": x, "y": y, "data": data, "z_min": -0.5, "z_max": N - 0.5}
     fig, pixels = render(close_figures, png_pixels, [row], z_min=100.0, z_max=200.0)
     assert_panel_true(fig, fig.axes[0], pixels, reference(x, y, data, log_y=False))
-    norm = fig.axes[1]._colorbar.norm
+    norm = cast(Any, fig.axes[1])._colorbar.norm
     assert (norm.vmin, norm.vmax) == (-0.5, N - 0.5)

@@ -1,9 +1,8 @@
 """The command line: ``batch-spectrograms render | validate | list``.
 
-Argument parsing and wiring only: stores are found by :mod:`.discovery`, groups are read
-by :mod:`.adapter`, and every store's items go through the one batch core
-(:func:`~.batch.generic_batch_plot`) on one shared executor (local processes, or a dask
-cluster's executor).
+Argument parsing, messages and exit codes only: the work is done by the library's
+archive runner (:mod:`.archive`). Option values are checked by the options' own
+validators, so a bad value is reported as the flag that carried it.
 """
 
 from __future__ import annotations
@@ -13,71 +12,75 @@ import logging
 import os
 import re
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import click
 
-from .errors import ProgressFileError, ProgressLockedError, SpectrogramError
+from .errors import ConfigError, SettingError, SpectrogramError
+from .options import Origin, option
 
 __all__ = ["main"]
 
-log = logging.getLogger(__name__)
-
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-PROGRESS_SUFFIX = ".progress.json"
-ROOT_NAME = "root"
+
+#: How the command line words each remedy an error may carry.
+CLI_REMEDIES = {
+    "ignore_progress": "Pass --ignore-progress to start afresh (the file is then overwritten "
+    "at the first save)",
+    "other_progress_file": "--progress-dir DIR to keep this file and record progress "
+    "elsewhere",
+    "wait_for_lock": "Wait for that run to finish or stop it, or pass --progress-dir DIR",
+}
+#: The flag of each option of the library that the command line sets.
+FLAGS = {
+    "colormap": "--colormap",
+    "y_scale": "--y-scale",
+    "z_scale": "--z-scale",
+    "output_format": "--format",
+    "progress_dir": "--progress-dir",
+    "max_workers": "--workers",
+    "item_timeout": "--item-timeout",
+    "flush_batch_size": "--flush-batch-size",
+    "log_flush_batch_size": "--log-flush-batch-size",
+}
 
 
-def output_name(group: str) -> str:
-    """The PNG path of a group inside its store's output folder (``"/"`` is ``root``)."""
-    path = group.strip("/")
-    return f"{path or ROOT_NAME}.png"
+class _OptionValue(click.ParamType):
+    """A flag checked by the validator of the library's option of the same meaning."""
+
+    def __init__(self, name: str, metavar: str | None = None) -> None:
+        self.option = name
+        self.name = name
+        self.metavar = metavar
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str | None:
+        return self.metavar
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return option(self.option).parse(value, Origin.argument(self.option))
+        except (SettingError, ConfigError) as exc:
+            self.fail(exc.detail or str(exc), param, ctx)
 
 
-def _store_label(store: str, archive: Path) -> str:
-    """A store's name in output paths: its path relative to the archive directory."""
-    path = Path(store)
-    try:
-        rel = path.resolve().relative_to(archive.resolve())
-    except ValueError:
-        rel = Path(path.name)
-    return str(PurePosixPath(*rel.parts)) if rel.parts else path.name
-
-
-def progress_path_for(store: str, archive: Path, progress_dir: Path | None) -> Path:
-    """``STORE.progress.json`` beside the store, or inside ``progress_dir``."""
-    if progress_dir is None:
-        return Path(store).with_name(Path(store).name + PROGRESS_SUFFIX)
-    flat = _store_label(store, archive).replace("/", "__")
-    return progress_dir / (flat + PROGRESS_SUFFIX)
+def _message(exc: BaseException) -> str:
+    """An error of the library in the words of the command line."""
+    if isinstance(exc, SettingError | ConfigError) and exc.option in FLAGS and exc.detail:
+        return f"{FLAGS[exc.option]} {exc.detail}"
+    if isinstance(exc, SpectrogramError):
+        return exc.phrase(CLI_REMEDIES)
+    if isinstance(exc, OSError):
+        where = exc.filename if exc.filename is not None else "a file"
+        return (f"cannot write {str(where)!r}: {exc.strerror or exc}. Choose a folder you can "
+                "write to: --progress-dir DIR for the progress files and logs (they go beside "
+                "the stores by default), -o DIR for the figures.")
+    return str(exc)
 
 
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
-
-
-def _refusal(exc: ProgressFileError | ProgressLockedError) -> str:
-    """A refused progress file's message, in the words of the command line."""
-    text = (str(exc).replace("ignore_progress_json=True", "--ignore-progress")
-            .replace("another progress_json_path", "--progress-dir DIR"))
-    if "build_datasets_fn" in text:
-        text += ("\n(build_datasets_fn carries the plot options: --config and the file's "
-                 "contents, --colormap, --y-scale, --z-scale.)")
-    if isinstance(exc, ProgressFileError) and "--ignore-progress" not in text:
-        text += ("\nOn the command line: --ignore-progress re-renders everything, "
-                 "--progress-dir DIR keeps progress elsewhere.")
-    return text
-
-
-def _unwritable(exc: OSError) -> str:
-    where = exc.filename if exc.filename is not None else "a file"
-    return (f"cannot write {str(where)!r}: {exc.strerror or exc}. Choose a folder you can "
-            "write to: --progress-dir DIR for the progress files and logs (they go beside "
-            "the stores by default), -o DIR for the PNGs.")
 
 
 class _EchoFailures(logging.Handler):
@@ -96,18 +99,6 @@ class _EchoFailures(logging.Handler):
         click.echo("error: " + re.sub(r"^error\s+", "item ", first), err=True)
 
 
-@dataclass
-class _Tally:
-    counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "no_data": 0, "error": 0})
-    store_errors: int = 0
-    refused: int = 0
-    logs: list[str] = field(default_factory=list)
-
-    def add(self, statuses: dict[str, str]) -> None:
-        for status in statuses.values():
-            self.counts[status] = self.counts.get(status, 0) + 1
-
-
 def _configure_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
@@ -118,57 +109,17 @@ def _configure_logging(verbose: int) -> None:
     handler.setLevel(level)
 
 
-def _load_config(config_path: str | None, overrides: dict[str, Any]) -> Any:
-    """The plot configuration: the file's keys, with command-line options on top."""
-    import tomllib
-
-    from .config import parse_config
-
-    document: dict[str, Any] = {}
-    if config_path is not None:
-        try:
-            with open(config_path, "rb") as fh:
-                document = tomllib.load(fh)
-        except FileNotFoundError:
-            raise click.UsageError(f"config file {config_path} does not exist.") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise click.UsageError(
-                f"config file {config_path} is not valid TOML: {exc}"
-            ) from None
-    document.update({k: v for k, v in overrides.items() if v is not None})
-    if not document:
-        return None
-    return parse_config(document, path=config_path)
-
-
 @contextlib.contextmanager
-def _executor(
-    workers: int | None, item_timeout: float | None, scheduler: str | None, cluster: str | None
-) -> Iterator[tuple[dict[str, Any], str]]:
-    """Where every store's batch runs: keyword arguments for the batch core that share
-    one local process pool or one dask client, and a description for the user."""
-    if scheduler is not None or cluster is not None:
-        from .cluster import open_client
+def _echo_failures() -> Iterator[None]:
+    from .batch._logs import RUN_LOGGER_NAME
 
-        if scheduler is not None:
-            ctx = open_client(scheduler_address=scheduler)
-        else:
-            from .executors import usable_cores
-
-            ctx = open_client(local_workers=workers or usable_cores())
-        with ctx as client:
-            where = (f"the dask scheduler at {scheduler}" if scheduler else
-                     f"a local dask cluster (dashboard {client.dashboard_link})")
-            yield {"client": client}, where
-        return
-    from .batch import local_process_pool
-
-    pool = local_process_pool(max_workers=workers, item_timeout=item_timeout)
+    handler = _EchoFailures()
+    run_logger = logging.getLogger(RUN_LOGGER_NAME)
+    run_logger.addHandler(handler)
     try:
-        yield ({"executor": pool, "max_workers": pool.max_workers},
-               f"{pool.max_workers} local worker process(es)")
+        yield
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        run_logger.removeHandler(handler)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -184,10 +135,39 @@ _config = click.option("--config", "config_path", type=click.Path(dir_okay=False
                        help="Plot configuration file (TOML).")
 
 
+def _summary(run: Any, interrupted: bool) -> None:
+    counts = run.counts()
+    done = sum(counts.values())
+    rate = done / run.seconds if run.seconds > 0 else 0.0
+    click.echo(
+        f"{'interrupted: ' if interrupted else ''}ok {counts['ok']}, "
+        f"no_data {counts['no_data']}, error {counts['error']}"
+        + (f", unreadable stores {len(run.unreadable)}" if run.unreadable else "")
+        + (f", stores refused {len(run.refused)}" if run.refused else "")
+        + f" in {run.seconds:.1f} s ({rate:.2f} items/s)",
+        err=True,
+    )
+    for path in run.logs:
+        click.echo(f"log: {path}", err=True)
+
+
+def _dry_run(plan: Any) -> None:
+    for store in plan.stores:
+        click.echo(f"{store.store}: {len(store.items)} item(s)")
+        for item in store.items:
+            if item.group in store.no_data:
+                click.echo(f"  {item.group}: no spectrogram variable (no_data)")
+            else:
+                click.echo(f"  {item.group} -> {plan.output_path(store, item.group)}")
+    for problem in plan.unreadable:
+        _fail(_message(problem.error))
+    sys.exit(EXIT_FAILED if plan.unreadable else EXIT_OK)
+
+
 @cli.command()
 @_archive
 @click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
-              help="Output directory for the PNGs.")
+              help="Output directory for the figures.")
 @_config
 @click.option("--workers", type=click.IntRange(min=1),
               help="Worker processes (default: all cores).")
@@ -201,10 +181,14 @@ _config = click.option("--config", "config_path", type=click.Path(dir_okay=False
               help="Fail an item that runs longer than this many seconds.")
 @click.option("--progress-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write progress files here instead of beside the stores.")
-@click.option("--colormap", help="Colormap for every row (overrides metadata).")
-@click.option("--y-scale", type=click.Choice(["linear", "log"]), help="y scale for every row.")
-@click.option("--z-scale", type=click.Choice(["linear", "log"]),
+@click.option("--colormap", type=_OptionValue("colormap", "NAME"),
+              help="Colormap for every row (overrides metadata).")
+@click.option("--y-scale", type=_OptionValue("y_scale", "[linear|log]"),
+              help="y scale for every row.")
+@click.option("--z-scale", type=_OptionValue("z_scale", "[linear|log]"),
               help="Colour scale for every row.")
+@click.option("--format", "output_format", type=_OptionValue("output_format", "[png|pdf|svg]"),
+              default="png", show_default=True, help="File format of the figures.")
 @click.option("--dry-run", is_flag=True, help="List what would be rendered, render nothing.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this dask scheduler.")
 @click.option("--cluster", type=click.Choice(["local"]),
@@ -222,13 +206,15 @@ def render(
     colormap: str | None,
     y_scale: str | None,
     z_scale: str | None,
+    output_format: str,
     dry_run: bool,
     scheduler: str | None,
     cluster: str | None,
 ) -> None:
     """Render every item of every store under ARCHIVE into OUTPUT."""
-    from .batch import generic_batch_plot
-    from .discovery import StoreItem, find_stores, list_groups
+    from .archive import plan_archive, render_archive
+    from .batch.executors import usable_cores
+    from .metadata import load_config
 
     if scheduler and cluster:
         raise click.UsageError("use either --scheduler or --cluster, not both.")
@@ -237,122 +223,58 @@ def render(
                                "scheduler's workers are its own.")
     if item_timeout is not None and (scheduler or cluster):
         raise click.UsageError("--item-timeout applies to local worker processes only.")
-    started = time.perf_counter()
     try:
-        config = _load_config(config_path, {"colormap": colormap, "y_scale": y_scale,
-                                            "z_scale": z_scale})
-        stores = find_stores(archive)
+        config = None if config_path is None else load_config(config_path)
+        if dry_run:
+            _dry_run(plan_archive(archive, output, config=config, progress_dir=progress_dir,
+                                  output_format=output_format))
     except SpectrogramError as exc:
-        _fail(str(exc))
+        _fail(_message(exc))
         sys.exit(EXIT_USAGE)
-    base = archive if archive.is_dir() and not archive.name.endswith(".zarr") else archive.parent
-    tally = _Tally()
-    plans = []
-    no_data: dict[str, set[str]] = {}
-    for store in stores:
-        try:
-            listing = list_groups(store, config=config)
-        except SpectrogramError as exc:
-            _fail(str(exc))
-            tally.store_errors += 1
-            continue
-        items = list(listing.items) + [StoreItem(store, g) for g in listing.no_data]
-        no_data[store] = set(listing.no_data)
-        plans.append((store, items))
-    if dry_run:
-        for store, items in plans:
-            click.echo(f"{store}: {len(items)} item(s)")
-            folder = output / _store_label(store, base)
-            for item in items:
-                if item.group in no_data[store]:
-                    click.echo(f"  {item.group}: no spectrogram variable (no_data)")
-                else:
-                    click.echo(f"  {item.group} -> {folder / output_name(item.group)}")
-        sys.exit(EXIT_FAILED if tally.store_errors else EXIT_OK)
-    from .adapter import GroupLoader
-    from .logs import RUN_LOGGER_NAME
-    from .progress import read_statuses
-
-    loader = GroupLoader(config)
+    arguments: dict[str, Any] = {
+        "config": config, "progress_dir": progress_dir,
+        "ignore_progress_json": ignore_progress, "output_format": output_format,
+        "colormap": colormap, "y_scale": y_scale, "z_scale": z_scale,
+        "max_workers": workers, "item_timeout": item_timeout,
+        "scheduler_address": scheduler, "flush_batch_size": flush_batch_size,
+        "log_flush_batch_size": log_flush_batch_size,
+    }
     interrupted = False
-    stopped: tuple[Path, list[Any]] | None = None
-    echo_failures = _EchoFailures()
-    run_logger = logging.getLogger(RUN_LOGGER_NAME)
-    run_logger.addHandler(echo_failures)
     try:
-        with _executor(workers, item_timeout, scheduler, cluster) as (run_on, where):
-            # Only once the workers are there: a failed connection leaves nothing behind.
-            if progress_dir is not None:
-                try:
-                    progress_dir.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    _fail(f"--progress-dir {str(progress_dir)!r} cannot be made a folder: "
-                          f"{exc.strerror or exc}. Pass a folder you can write to.")
-                    sys.exit(EXIT_USAGE)
-            click.echo(f"rendering {sum(len(i) for _, i in plans)} item(s) from "
-                       f"{len(plans)} store(s) on {where}", err=True)
-            for store, items in plans:
-                progress = progress_path_for(store, base, progress_dir)
-                try:
-                    statuses = generic_batch_plot(
-                        items,
-                        output / _store_label(store, base),
-                        loader,
-                        flush_batch_size=flush_batch_size,
-                        log_flush_batch_size=log_flush_batch_size,
-                        progress_json_path=progress.resolve(),
-                        ignore_progress_json=ignore_progress,
-                        output_name_fn=output_name,
-                        **run_on,
-                    )
-                except (ProgressFileError, ProgressLockedError) as exc:
-                    _fail(_refusal(exc))
-                    tally.refused += 1
-                    continue
-                except SpectrogramError as exc:
-                    _fail(str(exc))
-                    tally.store_errors += 1
-                    continue
-                except OSError as exc:
-                    _fail(_unwritable(exc))
-                    tally.refused += 1
-                    continue
-                except KeyboardInterrupt:
-                    stopped = (progress, items)
-                    raise
-                tally.add(statuses)
-                tally.logs.append(str(progress) + ".log")
-    except KeyboardInterrupt:
-        interrupted = True
-        if stopped is not None:
-            # The batch saved its progress before stopping: count what it recorded.
-            progress, items = stopped
-            with contextlib.suppress(SpectrogramError, OSError):
-                recorded = read_statuses(progress)
-                tally.add({i.key: recorded[i.key] for i in items if i.key in recorded})
-            tally.logs.append(str(progress) + ".log")
+        with contextlib.ExitStack() as stack:
+            if cluster is not None:
+                from .batch.executors._dask import open_client
+
+                client = stack.enter_context(
+                    open_client(local_workers=workers or usable_cores()))
+                arguments.update(client=client, max_workers=None)
+                where = f"a local dask cluster (dashboard {client.dashboard_link})"
+            elif scheduler is not None:
+                where = f"the dask scheduler at {scheduler}"
+            else:
+                where = f"{workers or usable_cores()} local worker process(es)"
+            stack.enter_context(_echo_failures())
+            click.echo(f"rendering {archive} on {where}", err=True)
+            try:
+                run = render_archive(archive, output, **arguments)
+            except KeyboardInterrupt as stopped:
+                if not hasattr(stopped, "run"):
+                    raise  # before the run began: nothing to report
+                run, interrupted = stopped.run, True
     except SpectrogramError as exc:
-        _fail(str(exc))
+        _fail(_message(exc))
         sys.exit(EXIT_USAGE)
-    finally:
-        run_logger.removeHandler(echo_failures)
-    elapsed = time.perf_counter() - started
-    done = sum(tally.counts.values())
-    click.echo(
-        f"{'interrupted: ' if interrupted else ''}ok {tally.counts['ok']}, "
-        f"no_data {tally.counts['no_data']}, error {tally.counts['error']}"
-        + (f", unreadable stores {tally.store_errors}" if tally.store_errors else "")
-        + (f", stores refused {tally.refused}" if tally.refused else "")
-        + f" in {elapsed:.1f} s ({done / elapsed if elapsed > 0 else 0:.2f} items/s)",
-        err=True,
-    )
-    for path in tally.logs:
-        click.echo(f"log: {path}", err=True)
+    for problem in run.unreadable:
+        _fail(_message(problem.error))
+    for problem in run.refused:
+        _fail(_message(problem.error))
+    _summary(run, interrupted)
     if interrupted:
         sys.exit(EXIT_INTERRUPTED)
-    if tally.refused:
+    if run.refused:
         sys.exit(EXIT_USAGE)
-    sys.exit(EXIT_FAILED if tally.counts["error"] or tally.store_errors else EXIT_OK)
+    failed = run.counts()["error"] or run.unreadable
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @cli.command()
@@ -360,7 +282,7 @@ def render(
 @_config
 def validate(archive: Path, config_path: str | None) -> None:
     """Check stores, metadata and config under ARCHIVE; report every problem."""
-    from .adapter import check_archive
+    from .archive import check_archive
 
     problems = check_archive(archive, config_path, open_groups=True)
     for problem in problems:
@@ -379,29 +301,20 @@ def validate(archive: Path, config_path: str | None) -> None:
               help="Where the progress files are, if not beside the stores.")
 def list_items(archive: Path, config_path: str | None, progress_dir: Path | None) -> None:
     """Print every item under ARCHIVE with its progress status."""
-    from .discovery import find_stores, list_groups
-    from .progress import read_statuses
+    from .archive import list_archive
 
     try:
-        config = _load_config(config_path, {})
-        stores = find_stores(archive)
+        plan, statuses = list_archive(archive, config=config_path, progress_dir=progress_dir)
     except SpectrogramError as exc:
-        _fail(str(exc))
+        _fail(_message(exc))
         sys.exit(EXIT_USAGE)
-    base = archive if archive.is_dir() and not archive.name.endswith(".zarr") else archive.parent
-    failed = False
-    for store in stores:
-        try:
-            listing = list_groups(store, config=config)
-            statuses = read_statuses(progress_path_for(store, base, progress_dir))
-        except SpectrogramError as exc:
-            _fail(str(exc))
-            failed = True
-            continue
-        click.echo(store)
-        for group in [i.group for i in listing.items] + list(listing.no_data):
-            click.echo(f"  {statuses.get(group, 'pending'):<8} {group}")
-    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+    for store in plan.stores:
+        click.echo(store.store)
+        for item in store.items:
+            click.echo(f"  {statuses[store.store].get(item.group, 'pending'):<8} {item.group}")
+    for problem in plan.unreadable:
+        _fail(_message(problem.error))
+    sys.exit(EXIT_FAILED if plan.unreadable else EXIT_OK)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,9 +24,9 @@ from typing import Any, Literal
 import filelock
 import jsonschema
 
-from .atomic import write_text_atomic
-from .errors import ProgressFileError, ProgressLockedError
-from .schemas import load_schema
+from .._atomic import write_text_atomic
+from .._schemas import load_schema
+from ..errors import ProgressFileError, ProgressLockedError
 
 __all__ = [
     "SCHEMA_NAME",
@@ -45,10 +45,8 @@ SCHEMA_NAME = "progress.schema.json"
 SCHEMA_VERSION = 1
 
 _LIST_OF: dict[Status, str] = {"ok": "completed_items", "error": "errors", "no_data": "no_data"}
-_HOW_TO_START_AFRESH = (
-    "Pass ignore_progress_json=True to start afresh (the file is then overwritten at the "
-    "first save), or pass another progress_json_path to keep this file."
-)
+# What the user may do about a progress file that cannot be used (see errors.API_REMEDIES).
+_START_AFRESH = ("ignore_progress", "other_progress_file")
 
 _validator: jsonschema.protocols.Validator | None = None
 
@@ -78,16 +76,27 @@ def _normalise(value: Any) -> Any:
 
 
 def compare_settings(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """List the settings that differ, one ``"name: recorded X, now Y"`` line each."""
+    """List the settings that differ, one ``"name: recorded X, now Y"`` line each.
+
+    Settings that are tables (a config file's sections) are compared key by key, named
+    ``table.key``.
+    """
     missing = object()
     lines = []
-    current = _normalise(dict(current))
-    for name in sorted(set(recorded) | set(current)):
-        before, now = recorded.get(name, missing), current.get(name, missing)
-        if before != now:
+
+    def walk(before_map: Mapping[str, Any], now_map: Mapping[str, Any], prefix: str) -> None:
+        for name in sorted(set(before_map) | set(now_map)):
+            before, now = before_map.get(name, missing), now_map.get(name, missing)
+            if before == now:
+                continue
+            if isinstance(before, dict) and isinstance(now, dict):
+                walk(before, now, f"{prefix}{name}.")
+                continue
             shown_before = "(not recorded)" if before is missing else json.dumps(before)
             shown_now = "(not set)" if now is missing else json.dumps(now)
-            lines.append(f"{name}: recorded {shown_before}, now {shown_now}")
+            lines.append(f"{prefix}{name}: recorded {shown_before}, now {shown_now}")
+
+    walk(recorded, _normalise(dict(current)), "")
     return lines
 
 
@@ -112,32 +121,37 @@ def _read_document(path: Path) -> dict[str, Any] | None:
     except UnicodeDecodeError as exc:
         raise ProgressFileError(
             f"{where} is not UTF-8 text ({exc}); it is not a progress file of "
-            f"generic_batch_plot. The file was left as it is. {_HOW_TO_START_AFRESH}"
+            "generic_batch_plot. The file was left as it is.",
+            remedies=_START_AFRESH,
         ) from None
     except json.JSONDecodeError as exc:
         hint = " (the file is empty)" if not raw.strip() else " (it may be truncated)"
         raise ProgressFileError(
             f"{where} is not valid JSON{hint}: {exc.msg} at line {exc.lineno} column "
-            f"{exc.colno}. The file was left as it is. {_HOW_TO_START_AFRESH}"
+            f"{exc.colno}. The file was left as it is.",
+            remedies=_START_AFRESH,
         ) from None
     if not isinstance(document, dict):
         raise ProgressFileError(
             f"{where} holds a JSON {type(document).__name__}; a progress file holds an "
-            f"object with keys completed_items, errors, no_data, last_index and "
-            f"schema_version. The file was left as it is. {_HOW_TO_START_AFRESH}"
+            "object with keys completed_items, errors, no_data, last_index and "
+            "schema_version. The file was left as it is.",
+            remedies=_START_AFRESH,
         )
     version = document.get("schema_version", None)
     if "schema_version" in document and version != SCHEMA_VERSION:
         raise ProgressFileError(
             f"{where} has schema_version {version!r}; this version of "
             f"batch_multi_plot_spectrogram reads schema_version {SCHEMA_VERSION} only. "
-            f"The file was left as it is. {_HOW_TO_START_AFRESH}"
+            "The file was left as it is.",
+            remedies=_START_AFRESH,
         )
     problem = _schema_problem(document)
     if problem is not None:
         raise ProgressFileError(
             f"{where} does not match the progress schema ({SCHEMA_NAME}) {problem}. "
-            f"The file was left as it is. {_HOW_TO_START_AFRESH}"
+            "The file was left as it is.",
+            remedies=_START_AFRESH,
         )
     owner: dict[str, str] = {}
     for name in _LIST_OF.values():
@@ -145,8 +159,8 @@ def _read_document(path: Path) -> dict[str, Any] | None:
             if key in owner:
                 raise ProgressFileError(
                     f"{where} lists item {key!r} in both {owner[key]} and {name}; an "
-                    f"item has one status. The file was left as it is. "
-                    f"{_HOW_TO_START_AFRESH}"
+                    "item has one status. The file was left as it is.",
+                    remedies=_START_AFRESH,
                 )
             owner[key] = name
     return document
@@ -256,7 +270,8 @@ class Progress:
             raise ProgressFileError(
                 f"{where} was written by a run with other settings, so its records cannot "
                 f"say which pictures are up to date:{listed}\n"
-                f"Nothing was rendered and the file was left as it is. {_HOW_TO_START_AFRESH}"
+                "Nothing was rendered and the file was left as it is.",
+                remedies=_START_AFRESH,
             )
         return notes
 
@@ -389,8 +404,8 @@ class ProgressLock:
         except filelock.Timeout:
             raise ProgressLockedError(
                 f"Progress file {str(self.progress_path)!r} is in use by another run "
-                f"({self._describe_holder()}). Wait for that run to finish or stop it, or "
-                "pass another progress_json_path."
+                f"({self._describe_holder()}).",
+                remedies=("wait_for_lock",),
             ) from None
         try:
             owner = {

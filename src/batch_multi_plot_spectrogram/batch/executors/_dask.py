@@ -1,23 +1,28 @@
-"""Connecting the batch to a dask.distributed cluster.
+"""The batch on a dask.distributed cluster: the only module that imports dask's own.
 
-A cluster is just another ``concurrent.futures.Executor`` for the batch core
-(``Client.get_executor()``); this module only opens and closes the connection. Anything
-it starts listens on 127.0.0.1 only.
+A cluster is just another executor for the batch core (``Client.get_executor()``), offered
+by :class:`DaskExecutor`, which keeps twice the cluster's worker threads in flight and
+follows a cluster that grows or shrinks. :func:`open_client` connects to a scheduler or
+starts a local cluster; anything it starts listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from typing import Any
 
-from .errors import SettingError
+from ...errors import ClusterError, SettingError
+from ._contract import BatchExecutor
 
 __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
-    "ClusterError",
+    "DaskExecutor",
     "cluster_threads",
+    "dask_executor",
     "open_client",
     "parse_scheduler_address",
 ]
@@ -27,10 +32,6 @@ log = logging.getLogger(__name__)
 # How long to wait for a scheduler before giving up with a clear error.
 CONNECT_TIMEOUT_SECONDS = 10.0
 _TRIM_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
-
-
-class ClusterError(SettingError, ConnectionError):
-    """The scheduler cannot be reached, or a local cluster cannot be started."""
 
 
 # Schemes of dask comms that address a scheduler as HOST:PORT (not "inproc", which only
@@ -154,3 +155,69 @@ def cluster_threads(client: Any) -> int:
     # Client.nthreads() counts every worker; scheduler_info() lists only the first five
     # in some versions of distributed.
     return max(1, sum(int(n) for n in client.nthreads().values()))
+
+
+# How often the in-flight bound follows a cluster that grows or shrinks.
+_RESIZE_SECONDS = 5.0
+
+
+class DaskExecutor(BatchExecutor):
+    """A dask.distributed cluster offered to the batch core.
+
+    Parameters
+    ----------
+    client
+        A connected ``distributed.Client``.
+    max_in_flight
+        Items to keep submitted; default twice the cluster's worker threads, re-read every
+        few seconds (adaptive clusters and queued HPC jobs change size).
+    on_close
+        Called once at the end of the run (closes a client this run opened).
+    """
+
+    def __init__(self, client: Any, *, max_in_flight: int | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
+        self.client = client
+        self._executor = client.get_executor()
+        self._fixed = max_in_flight
+        self._bound = max_in_flight or 2 * cluster_threads(client)
+        self._checked = time.monotonic()
+        self._on_close = on_close
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        return self._executor.submit(fn, *args)
+
+    def in_flight(self) -> int:
+        if self._fixed is None and time.monotonic() - self._checked >= _RESIZE_SECONDS:
+            self._checked = time.monotonic()
+            with contextlib.suppress(Exception):  # a busy scheduler: keep the old bound
+                self._bound = 2 * cluster_threads(self.client)
+        return self._bound
+
+    def close(self, *, stopping: bool) -> None:
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            on_close()
+
+    def describe(self) -> str:
+        address = getattr(getattr(self.client, "scheduler", None), "address", None)
+        return f"the dask cluster at {address}" if address else "a dask cluster"
+
+
+def dask_executor(
+    *,
+    client: Any = None,
+    scheduler_address: str | None = None,
+    max_in_flight: int | None = None,
+) -> DaskExecutor:
+    """The executor for a connected ``client``, or for a client connected to
+    ``scheduler_address`` now (and closed at the end of the run)."""
+    if client is not None:
+        return DaskExecutor(client, max_in_flight=max_in_flight)
+    stack = contextlib.ExitStack()
+    connected = stack.enter_context(open_client(scheduler_address=scheduler_address))
+    try:
+        return DaskExecutor(connected, max_in_flight=max_in_flight, on_close=stack.close)
+    except BaseException:
+        stack.close()
+        raise

@@ -1,37 +1,37 @@
 """The dataset dict: the contract between data sources and the renderer.
 
 A dataset dict describes one row of a figure. ``x``, ``y`` and ``data`` are required;
-everything else is an optional per-row override. :func:`parse_dataset` checks one dict
-once, at the boundary, and returns a :class:`Row` the renderer trusts.
+everything else is an optional per-row override, one of the row options of
+:data:`~batch_multi_plot_spectrogram.options.OPTIONS`. :func:`parse_dataset` checks one
+dict once, at the boundary, with the options' own validators, and returns a :class:`Row`
+the renderer trusts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 
-from .errors import DataShapeError, RowError, SettingError
+from ..errors import DataShapeError, RowError
+from ..options import Origin, Scale, options_where
 
 __all__ = [
     "DATASET_KEYS",
     "DatasetDict",
     "ItemPlot",
-    "Reducer",
     "Row",
-    "Scale",
     "as_unix_seconds",
+    "collapse_cube",
     "parse_dataset",
-    "parse_reducer",
-    "parse_scale",
+    "parse_datasets",
+    "reducer_function",
     "row_name",
 ]
-
-Scale = Literal["linear", "log"]
-Reducer = Literal["sum", "mean", "max", "min"] | Callable[..., Any]
 
 
 class DatasetDict(TypedDict, total=False):
@@ -63,9 +63,11 @@ class DatasetDict(TypedDict, total=False):
     gap_seconds: float
 
 
-DATASET_KEYS: frozenset[str] = frozenset(DatasetDict.__annotations__)
+#: The keys a dataset dict may hold: x, y, data and the row options set in datasets.
+DATASET_KEYS: frozenset[str] = frozenset(
+    {"x", "y", "data"} | {o.name for o in options_where("dataset")}
+)
 
-_SCALES = ("linear", "log")
 _REDUCERS: dict[str, Callable[..., Any]] = {
     "sum": np.nansum,
     "mean": np.nanmean,
@@ -79,25 +81,9 @@ def row_name(index: int, label: object = None) -> str:
     return f"row {index} ({label!r})" if label not in (None, "") else f"row {index}"
 
 
-def parse_scale(value: object, what: str = "scale") -> Scale:
-    """Return ``"linear"`` or ``"log"`` or raise :class:`SettingError`."""
-    if isinstance(value, str) and value.lower() in _SCALES:
-        return "log" if value.lower() == "log" else "linear"
-    raise SettingError(
-        f"Expected {what} to be one of {list(_SCALES)}. Got {value!r} instead."
-    )
-
-
-def parse_reducer(value: object) -> Callable[..., Any]:
-    """Return a NaN-aware reducing function for a reducer name or callable."""
-    if callable(value):
-        return value
-    if isinstance(value, str) and value in _REDUCERS:
-        return _REDUCERS[value]
-    raise SettingError(
-        f"Expected collapse to be one of {sorted(_REDUCERS)} or a callable. "
-        f"Got {value!r} instead."
-    )
+def reducer_function(collapse: str | Callable[..., Any]) -> Callable[..., Any]:
+    """The NaN-aware function of a checked reducer (a name or a callable)."""
+    return collapse if callable(collapse) else _REDUCERS[collapse]
 
 
 def as_unix_seconds(x: Any, where: str) -> np.ndarray:
@@ -149,24 +135,13 @@ class Row:
     gap_seconds: float | None = None
 
 
-def _optional_float(value: object, key: str, where: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise RowError(f"{where}: {key} must be a number. Got {value!r} instead.") from None
-    if np.isnan(out):
-        return None
-    return out
-
-
 def collapse_cube(
-    data: Any, collapse_axis: int | None, reducer: object, where: str
+    data: Any, collapse_axis: int | None, reducer: str | Callable[..., Any], where: str
 ) -> np.ndarray:
     """Reduce a 3-D (time, a, b) cube along one of its non-time axes to 2-D.
 
-    A slice with no finite value stays NaN (never 0), whatever the reducer.
+    ``reducer`` is a checked reducer (see :func:`~..options.parse_collapse`). A slice with
+    no finite value stays NaN (never 0), whatever the reducer.
     """
     arr = np.asarray(data)
     if arr.ndim == 2:
@@ -181,10 +156,6 @@ def collapse_cube(
             f"{where}: data is 3-D with shape {arr.shape}; pass collapse_axis (1 or 2) "
             "to say which axis to reduce."
         )
-    if isinstance(collapse_axis, bool) or not isinstance(collapse_axis, int | np.integer):
-        raise DataShapeError(
-            f"{where}: collapse_axis must be an integer. Got {collapse_axis!r} instead."
-        )
     axis = int(collapse_axis)
     if axis < 0:
         axis += 3
@@ -193,12 +164,10 @@ def collapse_cube(
             f"{where}: collapse_axis={collapse_axis} is out of range for 3-D data of shape "
             f"{arr.shape}: axis 0 is time, so use 1 or 2."
         )
-    func = parse_reducer(reducer)
+    func = reducer_function(reducer)
     if arr.dtype.kind not in "fc":
         arr = arr.astype("float64")
     finite = np.isfinite(arr).any(axis=axis)
-    import warnings
-
     with warnings.catch_warnings():
         # An all-NaN slice is expected in real data; it is restored to NaN below.
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -212,14 +181,31 @@ def collapse_cube(
     return out
 
 
+_TEXT_KEYS = ("label", "y_label", "z_label")
+
+
+def _row_option(key: str, value: object, where: str) -> Any:
+    """A row option of a dataset dict, checked by the option's own validator."""
+    if key in _TEXT_KEYS:
+        return str(value)  # any label is shown as text
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return None  # NaN limits (common in tables of rows) are unset
+    return _ROW_OPTIONS[key].parse(value, Origin.row(where, key))
+
+
+_ROW_OPTIONS = {o.name: o for o in options_where("dataset")}
+
+
 def parse_dataset(
     dataset: Mapping[str, Any],
     index: int,
     *,
     collapse_axis: int | None = None,
-    collapse: object = "sum",
+    collapse: str | Callable[..., Any] = "sum",
 ) -> Row:
     """Check one dataset dict and return a :class:`Row`.
+
+    ``collapse_axis`` and ``collapse`` (already checked) apply to rows that set none.
 
     Raises
     ------
@@ -241,6 +227,11 @@ def parse_dataset(
         raise RowError(
             f"{where}: unknown key(s) {unknown}. Accepted keys: {sorted(DATASET_KEYS)}."
         )
+    options = {
+        key: _row_option(key, value, where)
+        for key, value in dataset.items()
+        if key in _ROW_OPTIONS and value is not None
+    }
     x = as_unix_seconds(dataset["x"], f"{where}: x")
     if x.ndim != 1:
         raise DataShapeError(f"{where}: x must be 1-D. Got shape {x.shape} instead.")
@@ -252,9 +243,12 @@ def parse_dataset(
     y = y.astype("float64", copy=False)
     if y.size == 0:
         raise DataShapeError(f"{where}: y is empty; a row needs at least one bin.")
-    row_axis = dataset.get("collapse_axis", collapse_axis)
-    reducer = dataset.get("collapse", collapse)
-    data = collapse_cube(dataset["data"], row_axis, reducer, where)
+    data = collapse_cube(
+        dataset["data"],
+        options.pop("collapse_axis", collapse_axis),
+        options.pop("collapse", None) or collapse,
+        where,
+    )
     if data.dtype.kind not in "iufb":
         raise DataShapeError(f"{where}: data must be numeric. Got dtype {data.dtype} instead.")
     if data.size == 0:
@@ -292,33 +286,14 @@ def parse_dataset(
         data = data[::-1]
         if y.ndim == 2:
             y = y[::-1]
-    values: dict[str, Any] = {}
-    for key in ("y_min", "y_max", "z_min", "z_max", "vmin", "vmax", "gap_seconds"):
-        values[key] = _optional_float(dataset.get(key), key, where)
-    if values["gap_seconds"] is not None and values["gap_seconds"] <= 0:
-        raise RowError(
-            f"{where}: gap_seconds must be > 0. Got {values['gap_seconds']!r} instead."
-        )
-    for key in ("y_scale", "z_scale"):
-        if dataset.get(key) is not None:
-            try:
-                values[key] = parse_scale(dataset[key], key)
-            except SettingError as exc:
-                raise RowError(f"{where}: {exc}") from None
-    for key in ("y_label", "z_label"):
-        if dataset.get(key) is not None:
-            values[key] = str(dataset[key])
-    cmap = dataset.get("colormap")
-    if cmap is not None:
-        # A name, or a Colormap instance (callable) kept as is for the renderer to check.
-        values["colormap"] = cmap if callable(cmap) else str(cmap)
+    options.pop("label", None)
     return Row(
         name=where,
         label="" if label is None else str(label),
         x=x,
         y=y,
         data=np.asarray(data, dtype="float64"),
-        **values,
+        **{k: v for k, v in options.items() if v is not None},
     )
 
 
@@ -342,5 +317,5 @@ class ItemPlot:
     take precedence over the options given to the batch call.
     """
 
-    datasets: list[Mapping[str, Any]]
+    datasets: Sequence[Mapping[str, Any]]
     options: Mapping[str, Any] = field(default_factory=dict)

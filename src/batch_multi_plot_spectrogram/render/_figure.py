@@ -23,34 +23,23 @@ from matplotlib.colorbar import Colorbar
 from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
-from .binning import BinnedRow
-from .colour import (
-    DEFAULT_PERCENTILES,
-    colour_limits,
-    make_norm,
-    parse_colormap,
-    parse_percentiles,
-)
-from .datasets import (
-    Row,
-    Scale,
-    as_unix_seconds,
-    parse_dataset,
-    parse_datasets,
-    parse_scale,
-)
-from .errors import DataShapeError, NoDataError, RowError, SettingError
-from .image import SpectrogramImage
-from .layout import PanelGrid, build_grid
-from .timeaxis import format_utc, setup_time_axis, to_datenum
+from ..errors import NoDataError, RowError, SettingError
+from ..options import FigureOptions, Scale
+from ._binning import BinnedRow
+from ._colour import DEFAULT_PERCENTILES, colormap_for, colour_limits, make_norm
+from ._datasets import Row, parse_dataset, parse_datasets
+from ._image import SpectrogramImage
+from ._layout import PanelGrid, build_grid
+from ._timeaxis import format_utc, setup_time_axis, to_datenum
 
 __all__ = [
     "DEFAULT_Y_LABEL",
     "DEFAULT_Z_LABEL",
     "close_all_axes_and_clear",
+    "figure_bytes",
     "generic_plot_spectrogram_set",
     "make_spectrogram",
-    "parse_vertical_lines",
+    "render_figure",
     "render_png",
     "zoom_window",
 ]
@@ -100,69 +89,11 @@ class PreparedRow:
         return self.norm is None
 
 
-@dataclass(frozen=True)
-class PlotOptions:
-    """The figure-level options of :func:`generic_plot_spectrogram_set`, checked."""
-
-    y_scale: Scale = "linear"
-    z_scale: Scale = "linear"
-    colormap: str = "viridis"
-    y_min: float | None = None
-    y_max: float | None = None
-    z_min: float | None = None
-    z_max: float | None = None
-    gap_seconds: float | None = None
-    z_percentiles: tuple[float, float] = DEFAULT_PERCENTILES
-    collapse_axis: int | None = 1
-    collapse: object = "sum"
-
-
-def _optional_number(value: object, name: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise SettingError(f"Expected {name} to be a number or None. Got {value!r} instead.")
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise SettingError(
-            f"Expected {name} to be a number or None. Got {value!r} instead."
-        ) from None
-
-
-def parse_options(**kwargs: Any) -> PlotOptions:
-    """Check figure-level options once; downstream code trusts them."""
-    unknown = sorted(set(kwargs) - set(PlotOptions.__dataclass_fields__))
-    if unknown:
-        raise SettingError(
-            f"Unknown plotting option(s) {unknown}. Accepted: "
-            f"{sorted(PlotOptions.__dataclass_fields__)} and vertical_lines, "
-            "zoom_duration_minutes, figure_title, dpi."
-        )
-    out: dict[str, Any] = {}
-    out["y_scale"] = parse_scale(kwargs.get("y_scale", "linear"), "y_scale")
-    out["z_scale"] = parse_scale(kwargs.get("z_scale", "linear"), "z_scale")
-    cmap_name = kwargs.get("colormap", "viridis")
-    parse_colormap(cmap_name)  # fail early, with the option's name
-    out["colormap"] = cmap_name
-    for key in ("y_min", "y_max", "z_min", "z_max", "gap_seconds"):
-        out[key] = _optional_number(kwargs.get(key), key)
-    if out["gap_seconds"] is not None and out["gap_seconds"] <= 0:
-        raise SettingError(f"Expected gap_seconds > 0. Got {out['gap_seconds']!r} instead.")
-    out["z_percentiles"] = parse_percentiles(kwargs.get("z_percentiles", DEFAULT_PERCENTILES))
-    out["collapse_axis"] = kwargs.get("collapse_axis", 1)
-    out["collapse"] = kwargs.get("collapse", "sum")
-    return PlotOptions(**out)
-
-
-def prepare_row(row: Row, opts: PlotOptions) -> PreparedRow:
+def prepare_row(row: Row, opts: FigureOptions) -> PreparedRow:
     """Resolve scales, colour limits, y limits and labels of one row."""
     y_scale = row.y_scale or opts.y_scale
     z_scale = row.z_scale or opts.z_scale
-    try:
-        cmap = parse_colormap(row.colormap or opts.colormap)
-    except SettingError as exc:
-        raise RowError(f"{row.name}: {exc}") from None
+    cmap = colormap_for(row.colormap or opts.colormap)
     if y_scale == "log":
         bad = np.isfinite(row.y) & (row.y <= 0)
         if bad.any():
@@ -244,27 +175,6 @@ def zoom_window(
     centre = 0.5 * (lines.min() + lines.max())
     duration = max(float(zoom_duration_minutes) * 60.0, 1.5 * float(np.ptp(lines)))
     return centre - duration / 2.0, centre + duration / 2.0
-
-
-def parse_vertical_lines(value: object) -> list[float]:
-    """Event times as UNIX seconds from seconds, datetime64 or datetimes (naive = UTC).
-
-    ``None`` gives no line; anything but a scalar or a flat sequence of times is a
-    :class:`SettingError`.
-    """
-    if value is None:
-        return []
-    arr = np.atleast_1d(np.asarray(value))
-    try:
-        if arr.ndim != 1:
-            raise ValueError("not a flat sequence")
-        lines = as_unix_seconds(arr, "vertical_lines")
-    except (DataShapeError, TypeError, ValueError):
-        raise SettingError(
-            f"Expected vertical_lines to be UNIX seconds or datetime64 values. "
-            f"Got {value!r} instead."
-        ) from None
-    return [float(v) for v in lines]
 
 
 def _draw_panel(
@@ -355,7 +265,7 @@ def make_spectrogram(
     z_axis_max: float | None = None,
     y_axis_label: str = DEFAULT_Y_LABEL,
     z_axis_label: str = DEFAULT_Z_LABEL,
-    colormap: str = "viridis",
+    colormap: str | Colormap = "viridis",
     axis_object: Axes | None = None,
     *,
     collapse: str | Callable[..., Any] = "sum",
@@ -424,13 +334,16 @@ def make_spectrogram(
     SettingError
         For an unknown scale, colormap or reducer.
     """
-    opts = parse_options(
-        y_scale=y_axis_scale_function,
-        z_scale=z_axis_scale_function,
-        colormap=colormap,
-        gap_seconds=gap_seconds,
-        z_percentiles=z_percentiles,
-    )
+    opts = FigureOptions.parse({
+        "y_scale": y_axis_scale_function,
+        "z_scale": z_axis_scale_function,
+        "colormap": colormap,
+        "gap_seconds": gap_seconds,
+        "z_percentiles": z_percentiles,
+        "collapse_axis": collapse_axis,
+        "collapse": collapse,
+        "vertical_lines": vertical_lines_unix,
+    })
     dataset = {
         "x": x_axis_values,
         "y": y_axis_values,
@@ -443,7 +356,7 @@ def make_spectrogram(
         "y_label": y_axis_label,
         "z_label": z_axis_label,
     }
-    row = parse_dataset(dataset, 0, collapse_axis=collapse_axis, collapse=collapse)
+    row = parse_dataset(dataset, 0, collapse_axis=opts.collapse_axis, collapse=opts.collapse)
     prepared = prepare_row(row, opts)
     lo, hi = prepared.binned.x_extent()
     x_lim = (x_axis_min if x_axis_min is not None else lo,
@@ -455,8 +368,7 @@ def make_spectrogram(
             ax, cax = grid.panels[0][0], grid.colorbars[0]
         else:
             ax, cax = axis_object, None
-        lines = parse_vertical_lines(vertical_lines_unix)
-        _draw_panel(ax, prepared, x_lim, lines, show_x_labels=True)
+        _draw_panel(ax, prepared, x_lim, opts.vertical_lines, show_x_labels=True)
         ax.set_ylabel(fit_label(prepared.y_label, ax))
         ax.set_xlabel("Time (UTC)")
         if instrument_label:
@@ -479,7 +391,7 @@ def make_spectrogram(
     return ax, x_used
 
 
-def _figure_rows(datasets: Any, opts: PlotOptions) -> list[PreparedRow]:
+def _figure_rows(datasets: Any, opts: FigureOptions) -> list[PreparedRow]:
     rows = [
         parse_dataset(ds, i, collapse_axis=opts.collapse_axis, collapse=opts.collapse)
         for i, ds in enumerate(parse_datasets(datasets))
@@ -496,29 +408,21 @@ class _FigurePlan:
     rows: list[PreparedRow]
     full: tuple[float, float]
     zoom: tuple[float, float] | None
-    lines: list[float]
+    lines: tuple[float, ...]
     title: str | None
 
 
-def _plan_figure(
-    datasets: Any,
-    *,
-    vertical_lines: Any,
-    zoom_duration_minutes: float | None,
-    figure_title: str | None,
-    opts: PlotOptions,
-) -> _FigurePlan:
+def _plan_figure(datasets: Any, opts: FigureOptions) -> _FigurePlan:
     rows = _figure_rows(datasets, opts)
-    lines = parse_vertical_lines(vertical_lines)
-    window = zoom_window(lines, _optional_number(zoom_duration_minutes,
-                                                 "zoom_duration_minutes"))
+    lines = opts.vertical_lines
+    window = zoom_window(lines, opts.zoom_duration_minutes)
     if window is not None and not any(
         not p.empty and p.binned.has_data_between(*window) for p in rows
     ):
         window = None
     full = (min(p.binned.x_extent()[0] for p in rows),
             max(p.binned.x_extent()[1] for p in rows))
-    return _FigurePlan(rows, full, window, lines, figure_title)
+    return _FigurePlan(rows, full, window, lines, opts.figure_title)
 
 
 def _fill_grid(
@@ -573,7 +477,7 @@ def generic_plot_spectrogram_set(
     *,
     vertical_lines: Sequence[float] | None = None,
     zoom_duration_minutes: float | None = None,
-    colormap: str = "viridis",
+    colormap: str | Colormap = "viridis",
     y_scale: str = "linear",
     z_scale: str = "linear",
     y_min: float | None = None,
@@ -638,16 +542,16 @@ def generic_plot_spectrogram_set(
     SettingError
         For an unknown scale or colormap, or a malformed option.
     """
-    opts = parse_options(
-        y_scale=y_scale, z_scale=z_scale, colormap=colormap, y_min=y_min, y_max=y_max,
-        z_min=z_min, z_max=z_max, gap_seconds=gap_seconds, z_percentiles=z_percentiles,
-        collapse_axis=collapse_axis, collapse=collapse,
-    )
-    plan = _plan_figure(datasets, vertical_lines=vertical_lines,
-                        zoom_duration_minutes=zoom_duration_minutes,
-                        figure_title=figure_title, opts=opts)
+    opts = FigureOptions.parse({
+        "vertical_lines": vertical_lines, "zoom_duration_minutes": zoom_duration_minutes,
+        "colormap": colormap, "y_scale": y_scale, "z_scale": z_scale, "y_min": y_min,
+        "y_max": y_max, "z_min": z_min, "z_max": z_max, "figure_title": figure_title,
+        "gap_seconds": gap_seconds, "z_percentiles": z_percentiles,
+        "collapse_axis": collapse_axis, "collapse": collapse, "dpi": dpi,
+    })
+    plan = _plan_figure(datasets, opts)
     with mpl.rc_context(_STYLE):
-        grid = build_grid(len(plan.rows), plan.zoom is not None, dpi=dpi)
+        grid = build_grid(len(plan.rows), plan.zoom is not None, dpi=opts.dpi)
         _fill_grid(grid, plan)
     return grid.figure
 
@@ -669,11 +573,18 @@ def close_all_axes_and_clear(fig: Figure | None) -> None:
 PNG_COMPRESS_LEVEL = 3
 
 
-def figure_to_png(fig: Figure, *, dpi: float | None = None) -> bytes:
-    """Encode a figure as PNG bytes."""
+def figure_bytes(fig: Figure, output_format: str = "png", *, dpi: float | None = None) -> bytes:
+    """Encode a figure in an output format (``"png"``, ``"pdf"`` or ``"svg"``)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi or fig.dpi,
-                pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    extra: dict[str, Any] = {}
+    if output_format == "png":
+        extra["pil_kwargs"] = {"compress_level": PNG_COMPRESS_LEVEL}
+    elif output_format == "pdf":
+        # No creation date: the same figure gives the same bytes on every run.
+        extra["metadata"] = {"CreationDate": None}
+    elif output_format == "svg":
+        extra["metadata"] = {"Date": None}
+    fig.savefig(buf, format=output_format, dpi=dpi or fig.dpi, **extra)
     return buf.getvalue()
 
 
@@ -690,12 +601,12 @@ class _ReusableFigure:
         self.colorbars: list[Colorbar | None] = [None] * n_rows
         self.transient: list[Any] = []
 
-    def render(self, plan: _FigurePlan) -> bytes:
+    def render(self, plan: _FigurePlan, output_format: str) -> bytes:
         for artist in self.transient:
             artist.remove()
         self.transient = []
         self.transient, self.colorbars = _fill_grid(self.grid, plan, self.colorbars)
-        return figure_to_png(self.grid.figure)
+        return figure_bytes(self.grid.figure, output_format)
 
 
 # One reusable figure per shape, per process; a batch rarely has more than a few shapes.
@@ -703,38 +614,34 @@ _REUSABLE: dict[tuple[int, bool, float], _ReusableFigure] = {}
 _MAX_REUSABLE = 4
 
 
-def render_png(
-    datasets: Sequence[Mapping[str, Any]],
-    *,
-    vertical_lines: Sequence[float] | None = None,
-    zoom_duration_minutes: float | None = None,
-    figure_title: str | None = None,
-    dpi: float = 150.0,
-    **options: Any,
-) -> bytes:
-    """Render a figure as :func:`generic_plot_spectrogram_set` does and return PNG bytes.
+def render_figure(datasets: Sequence[Mapping[str, Any]], options: FigureOptions) -> bytes:
+    """Render a figure as :func:`generic_plot_spectrogram_set` does and return its file's
+    bytes, in ``options.output_format``.
 
-    Takes the same options. The figure is kept and reused by the next call of the same
-    shape (rows, zoom column, dpi) in this process, which makes batches cheaper.
+    ``options`` are taken as checked. The figure is kept and reused by the next call of
+    the same shape (rows, zoom column, dpi) in this process, which makes batches cheaper.
 
     Raises
     ------
     NoDataError
         When there is no row, or no row holds a finite value.
     """
-    opts = parse_options(**options)
-    plan = _plan_figure(datasets, vertical_lines=vertical_lines,
-                        zoom_duration_minutes=zoom_duration_minutes,
-                        figure_title=figure_title, opts=opts)
+    plan = _plan_figure(datasets, options)
     if all(p.empty for p in plan.rows):
         raise NoDataError("no row holds a finite value: nothing to plot.")
-    key = (len(plan.rows), plan.zoom is not None, float(dpi))
+    key = (len(plan.rows), plan.zoom is not None, float(options.dpi))
     with mpl.rc_context(_STYLE):
         entry = _REUSABLE.pop(key, None)
         if entry is None:
             entry = _ReusableFigure(key[0], key[1], key[2])
-        png = entry.render(plan)
+        data = entry.render(plan, options.output_format)
     _REUSABLE[key] = entry  # most recently used last
     while len(_REUSABLE) > _MAX_REUSABLE:
         _REUSABLE.pop(next(iter(_REUSABLE)))
-    return png
+    return data
+
+
+def render_png(datasets: Sequence[Mapping[str, Any]], **options: Any) -> bytes:
+    """PNG bytes of the figure :func:`generic_plot_spectrogram_set` would make with the
+    same options (see :func:`render_figure`)."""
+    return render_figure(datasets, FigureOptions.parse({**options, "output_format": "png"}))

@@ -1,18 +1,21 @@
-"""The batch log: the standard :mod:`logging` module, buffered and flushed in batches.
+"""The batch logs: the standard :mod:`logging` module, buffered and flushed in batches.
 
-Nothing here runs at import: the library never configures logging on its own. For the
-length of a batch, :class:`BatchLog` attaches a :class:`logging.handlers.MemoryHandler`
-(capacity ``log_flush_batch_size``) writing to a file; the batch core flushes it with
-each progress save and at the end.
+Nothing here runs at import: the library never configures logging on its own. A run
+keeps one log file per progress file (per store, for an archive): a :class:`BatchLog`,
+a :class:`logging.handlers.MemoryHandler` (capacity ``log_flush_batch_size``) writing to
+the file, flushed with each save of its progress file and at the end. For the length of
+the run a :class:`LogRouter` listens to the package's loggers and hands each record to
+the log of the store it concerns (the ``ledger`` attribute of the record), or to every
+log when it concerns the whole run.
 
 Two loggers are involved:
 
 - ``batch_multi_plot_spectrogram`` (the package logger): what the library reports to
-  whoever configured logging. The batch file handler listens here too, within the levels
-  the application set.
+  whoever configured logging. The router listens here too, within the levels the
+  application set.
 - ``batch_multi_plot_spectrogram.run``: the run's own record, one line per item with
-  tracebacks of failures, written to the batch log file only (it does not propagate
-  during a batch), so tracebacks never reach the console.
+  tracebacks of failures, written to the log files only (it does not propagate during a
+  run), so tracebacks never reach the console.
 
 Records made while an item runs in a worker (by ``build_datasets_fn`` or the library) are
 captured there (:func:`capture_records`), travel back with the item's result as plain
@@ -35,6 +38,7 @@ __all__ = [
     "LOG_FORMAT",
     "RUN_LOGGER_NAME",
     "BatchLog",
+    "LogRouter",
     "apply_logger_levels",
     "capture_records",
     "logger_levels",
@@ -119,7 +123,7 @@ def apply_logger_levels(levels: Mapping[str, int]) -> None:
 
 
 class BatchLog:
-    """The buffered log file of one batch.
+    """The buffered log file of one progress file.
 
     Parameters
     ----------
@@ -134,15 +138,9 @@ class BatchLog:
         self.capacity = capacity
         self._file: logging.FileHandler | None = None
         self._memory: logging.handlers.MemoryHandler | None = None
-        self._run_logger_state: tuple[int, bool] | None = None
-
-    @property
-    def run_logger(self) -> logging.Logger:
-        """The file-only logger of the run."""
-        return logging.getLogger(RUN_LOGGER_NAME)
 
     def open(self) -> None:
-        """Attach the buffered file handler."""
+        """Make the buffered file handler (the file is created at the first write)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = logging.FileHandler(self.path, mode="a", encoding="utf-8", delay=True)
         self._file.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -151,34 +149,11 @@ class BatchLog:
         self._memory = logging.handlers.MemoryHandler(
             self.capacity, flushLevel=logging.CRITICAL, target=self._file, flushOnClose=True
         )
-        logging.getLogger(LOGGER_NAME).addHandler(self._memory)
-        run = self.run_logger
-        self._run_logger_state = (run.level, run.propagate)
-        run.setLevel(logging.INFO)
-        run.propagate = False
-        run.addHandler(self._memory)
 
-    def replay(self, records: Sequence[Mapping[str, Any]], *, in_process: bool) -> None:
-        """Re-emit records captured while an item ran.
-
-        Parameters
-        ----------
-        records
-            Dicts from :func:`record_to_dict`.
-        in_process
-            True when the item ran in this process: its records already went through
-            the loggers here, so only those that missed the batch log are written to it.
-        """
-        if self._memory is None:
-            return
-        for data in records:
-            record = logging.makeLogRecord(dict(data))
-            if not in_process:
-                # As if logged here: the application's handlers see it, and records of
-                # this library reach the batch log through the package logger.
-                logging.getLogger(record.name).handle(record)
-            if not _is_ours(record.name):
-                self._memory.handle(record)
+    def handle(self, record: logging.LogRecord) -> None:
+        """Buffer one record."""
+        if self._memory is not None:
+            self._memory.handle(record)
 
     def flush(self) -> None:
         """Write the buffered records to the file."""
@@ -186,25 +161,78 @@ class BatchLog:
             self._memory.flush()
 
     def close(self) -> None:
-        """Flush, detach the handlers and restore the run logger."""
+        """Flush and close."""
         if self._memory is None:
             return
-        self._memory.flush()
-        logging.getLogger(LOGGER_NAME).removeHandler(self._memory)
-        run = self.run_logger
-        run.removeHandler(self._memory)
-        if self._run_logger_state is not None:
-            run.setLevel(self._run_logger_state[0])
-            run.propagate = self._run_logger_state[1]
         self._memory.close()
         if self._file is not None:
             self._file.close()
         self._memory = None
         self._file = None
 
-    def __enter__(self) -> BatchLog:
-        self.open()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+class LogRouter(logging.Handler):
+    """Hand the records of a run to the log of the store each concerns.
+
+    A record with a ``ledger`` attribute goes to that ledger's log; a record without one
+    goes to the log of :attr:`current` (set while an item runs in this thread), else to
+    every log. Attach with :meth:`attach` for the length of the run.
+    """
+
+    def __init__(self, logs: Mapping[int, BatchLog]) -> None:
+        super().__init__()
+        self.logs = dict(logs)
+        self.current: int | None = None
+        self._run_logger_state: tuple[int, bool] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ledger = getattr(record, "ledger", self.current)
+        if ledger is None:
+            for log in self.logs.values():
+                log.handle(record)
+        elif ledger in self.logs:
+            self.logs[ledger].handle(record)
+
+    def attach(self) -> None:
+        """Listen to the package logger and the run logger (which stops propagating)."""
+        logging.getLogger(LOGGER_NAME).addHandler(self)
+        run = logging.getLogger(RUN_LOGGER_NAME)
+        self._run_logger_state = (run.level, run.propagate)
+        run.setLevel(logging.INFO)
+        run.propagate = False
+        run.addHandler(self)
+
+    def detach(self) -> None:
+        """Stop listening and restore the run logger."""
+        logging.getLogger(LOGGER_NAME).removeHandler(self)
+        run = logging.getLogger(RUN_LOGGER_NAME)
+        run.removeHandler(self)
+        if self._run_logger_state is not None:
+            run.setLevel(self._run_logger_state[0])
+            run.propagate = self._run_logger_state[1]
+            self._run_logger_state = None
+
+    def replay(
+        self, records: Sequence[Mapping[str, Any]], *, ledger: int, in_process: bool
+    ) -> None:
+        """Re-emit records captured while an item of ``ledger`` ran.
+
+        Parameters
+        ----------
+        records
+            Dicts from :func:`record_to_dict`.
+        ledger
+            The ledger of the item.
+        in_process
+            True when the item ran in this process: its records already went through
+            the loggers here, so only those that missed the logs are written to them.
+        """
+        for data in records:
+            record = logging.makeLogRecord(dict(data))
+            record.ledger = ledger
+            if not in_process:
+                # As if logged here: the application's handlers see it, and records of
+                # this library reach the log through the package logger.
+                logging.getLogger(record.name).handle(record)
+            if not _is_ours(record.name) and ledger in self.logs:
+                self.logs[ledger].handle(record)

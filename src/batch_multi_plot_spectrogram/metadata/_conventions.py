@@ -1,27 +1,24 @@
-"""The metadata rules: which variables are spectrograms, along which dimensions, styled how.
+"""CF and ISTP conventions: which variables are spectrograms, along which dimensions.
 
-Everything here works on a neutral description of a group (:class:`GroupMeta`: names,
-dimensions, dtype kinds and attributes, never data), so that listing a store through its
-own library and opening a group through xarray reach the same decisions.
+Everything here works on the neutral description of a group that every store backend
+gives (:class:`~..stores.GroupMeta`: names, dimensions, dtype kinds and attributes, never
+data), so that listing a store through its own library and opening a group through xarray
+reach the same decisions.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from .config import FIGURE_KEYS, ROW_KEYS, Origin, PlotConfig, parse_override
-from .errors import SpectrogramError, StoreError
+from ..errors import StoreError
+from ..stores import GroupMeta, VariableMeta
+from ._overrides import Overrides
+from .config import FIGURE_KEYS, ROW_KEYS
 
 __all__ = [
     "METADATA_KEYS",
-    "GroupMeta",
-    "Overrides",
-    "Report",
     "RowPlan",
-    "VariableMeta",
     "axis_label",
     "plan_rows",
     "select_rows",
@@ -54,41 +51,6 @@ _SUPPORT_VAR_TYPES = frozenset({"support_data", "metadata", "ignore_data"})
 
 
 @dataclass(frozen=True, slots=True)
-class VariableMeta:
-    """What the rules know of a variable: no data, only its description."""
-
-    name: str
-    dims: tuple[str, ...]
-    kind: str
-    attrs: Mapping[str, Any] = field(default_factory=dict)
-
-    def text(self, key: str) -> str | None:
-        """Attribute ``key`` as a stripped string, or None when absent or not text."""
-        value = self.attrs.get(key)
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-        return None
-
-    @property
-    def units(self) -> str | None:
-        """CF ``units``, else ISTP ``UNITS``."""
-        return self.text("units") or self.text("UNITS")
-
-
-@dataclass(frozen=True, slots=True)
-class GroupMeta:
-    """A group of a store: its attributes, its variables and the store's root attributes."""
-
-    store: str
-    path: str
-    attrs: Mapping[str, Any]
-    variables: Mapping[str, VariableMeta]
-    root_attrs: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class RowPlan:
     """How one variable becomes one row: its dimensions and coordinate variables."""
 
@@ -98,72 +60,6 @@ class RowPlan:
     y_dim: str
     y_var: str
     collapse_dim: str | None
-
-
-class Report:
-    """Raise the first problem, or collect them all (for ``validate``) and go on."""
-
-    def __init__(self, collect: bool = False) -> None:
-        self.collect = collect
-        self.problems: list[SpectrogramError] = []
-
-    def add(self, exc: SpectrogramError) -> None:
-        """Raise ``exc``, or record it once when collecting."""
-        if not self.collect:
-            raise exc
-        if all(str(p) != str(exc) for p in self.problems):
-            self.problems.append(exc)
-
-
-class Overrides:
-    """Resolve an override key: config, then variable, group, and store root attributes.
-
-    Each winning value is validated once, where it is read; a bad value is reported and
-    treated as unset.
-    """
-
-    def __init__(self, meta: GroupMeta, config: PlotConfig | None, report: Report) -> None:
-        self.meta = meta
-        self.config = config or PlotConfig()
-        self.report = report
-        self._figure = self.config.figure_options(meta.path)
-        self._cache: dict[tuple[str | None, str], Any] = {}
-
-    def _attribute_levels(
-        self, variable: str | None
-    ) -> Iterator[tuple[Mapping[str, Any], str | None, str]]:
-        if variable is not None:
-            yield self.meta.variables[variable].attrs, variable, self.meta.path
-        yield self.meta.attrs, None, self.meta.path
-        if self.meta.path != "/":
-            yield self.meta.root_attrs, None, "/"
-
-    def _resolve(self, key: str, variable: str | None, configured: Mapping[str, Any]) -> Any:
-        if (variable, key) in self._cache:
-            return self._cache[(variable, key)]
-        value: Any = None
-        if key in configured:
-            value = configured[key]  # validated when the config was loaded
-        else:
-            for attrs, var, group in self._attribute_levels(variable):
-                if key in attrs:
-                    origin = Origin.attribute(self.meta.store, group, var, key)
-                    try:
-                        value = parse_override(key, attrs[key], origin)
-                    except SpectrogramError as exc:
-                        self.report.add(exc)
-                    break
-        self._cache[(variable, key)] = value
-        return value
-
-    def figure(self, key: str) -> Any:
-        """The value of figure key ``key`` for the group, or None."""
-        return self._resolve(key, None, self._figure)
-
-    def row(self, variable: str, key: str) -> Any:
-        """The value of row key ``key`` for ``variable``, or None."""
-        configured = self.config.row_options(self.meta.path, variable)
-        return self._resolve(key, variable, configured)
 
 
 def _is_time(var: VariableMeta, depend0: set[str]) -> bool:

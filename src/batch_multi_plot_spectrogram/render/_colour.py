@@ -13,43 +13,19 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.colors import Colormap, LogNorm, Normalize
 
-from .datasets import Scale
-from .errors import SettingError
+from ..options import Scale
 
-__all__ = ["colour_limits", "make_norm", "parse_colormap", "parse_percentiles", "to_rgba"]
+__all__ = ["DEFAULT_PERCENTILES", "colormap_for", "colour_limits", "make_norm", "to_rgba"]
 
 DEFAULT_PERCENTILES = (1.0, 99.0)
 
 
-def parse_colormap(name: object) -> Colormap:
-    """A copy of the named colormap with transparent "bad" (no data)."""
-    if isinstance(name, Colormap):
-        base = name
-    else:
-        try:
-            base = mpl.colormaps[str(name)]
-        except KeyError:
-            raise SettingError(
-                f"Expected colormap to be a matplotlib colormap name such as 'viridis' or "
-                f"'plasma'. Got {name!r} instead."
-            ) from None
+def colormap_for(value: object) -> Colormap:
+    """A copy of a checked colormap (a name or a ``Colormap``) with transparent "bad"
+    (no data)."""
+    base = value if isinstance(value, Colormap) else mpl.colormaps[str(value)]
     # with_extremes returns a copy and keeps any under/over colours already set.
     return base.with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
-
-
-def parse_percentiles(value: object) -> tuple[float, float]:
-    """Check a (low, high) pair of percentiles with 0 <= low < high <= 100."""
-    try:
-        low, high = (float(v) for v in value)  # type: ignore[attr-defined]
-    except (TypeError, ValueError):
-        raise SettingError(
-            f"Expected z_percentiles to be two numbers (low, high). Got {value!r} instead."
-        ) from None
-    if not 0.0 <= low < high <= 100.0:
-        raise SettingError(
-            f"Expected z_percentiles with 0 <= low < high <= 100. Got {value!r} instead."
-        )
-    return low, high
 
 
 def colour_limits(
@@ -68,7 +44,7 @@ def colour_limits(
     ``z_min``/``z_max``; else a robust percentile of the finite values (positive values
     only under a log scale). Returns ``None`` when there is no value and no limit.
     """
-    lo_p, hi_p = parse_percentiles(percentiles)
+    lo_p, hi_p = percentiles
     usable = values[values > 0] if scale == "log" else values
     auto: tuple[float, float] | None = None
     if usable.size:

@@ -1,17 +1,12 @@
-"""Executors for the batch core: in-process, local processes, or any ``Executor``.
+"""The default executor: local worker processes that survive the death of any of them.
 
-The batch core only calls ``submit`` and waits on the futures, so anything that is a
-:class:`concurrent.futures.Executor` runs a batch (a dask cluster through
-``Client.get_executor()`` included). This module adds two of its own:
-
-- :class:`SerialExecutor` runs each item in the calling thread, for debugging.
-- :class:`LocalProcessPool`, the default, runs items in local worker processes and
-  survives their death. Each of its N slots is one process fed one item at a time
-  through its own pipe, so a process that dies (SIGKILL, segfault, out of memory) or
-  overruns the item timeout is attributable to exactly one item: that item fails, the
-  process is replaced, and the other items go on. (A
-  :class:`~concurrent.futures.ProcessPoolExecutor` breaks as a whole when one of its
-  processes dies, and cannot stop a single hung task.)
+:class:`LocalProcessPool` runs items in local worker processes. Each of its N slots is
+one process fed one item at a time through its own pipe, so a process that dies
+(SIGKILL, segfault, out of memory) or overruns the item timeout is attributable to
+exactly one item: that item fails, the process is replaced, and the other items go on. (A
+:class:`~concurrent.futures.ProcessPoolExecutor` breaks as a whole when one of its
+processes dies, and cannot stop a single hung task.) :class:`LocalProcessExecutor`
+offers it to the batch core.
 """
 
 from __future__ import annotations
@@ -26,49 +21,30 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, Literal
+from typing import Any
 
-from .errors import SettingError
+from ...errors import (
+    CallStoppedError,
+    ItemTimeoutError,
+    PoolBrokenError,
+    SettingError,
+    WorkerDiedError,
+)
+from ._contract import BatchExecutor
 
 __all__ = [
-    "CallStoppedError",
-    "ExecutorSpec",
-    "ItemTimeoutError",
+    "LocalProcessExecutor",
     "LocalProcessPool",
-    "PoolBrokenError",
-    "SerialExecutor",
-    "WorkerDiedError",
     "default_mp_context",
-    "make_executor",
-    "parse_executor",
     "shared_payload",
     "usable_cores",
 ]
 
-ExecutorSpec = Literal["processes", "serial"] | Executor
-
-
 _MAX_FAILED_STARTS = 3
-
-
-class WorkerDiedError(RuntimeError):
-    """The worker process running an item ended before returning the item's result."""
-
-
-class ItemTimeoutError(TimeoutError):
-    """An item ran longer than the item timeout and its worker process was stopped."""
-
-
-class CallStoppedError(RuntimeError):
-    """A running call was stopped on request (:meth:`LocalProcessPool.stop`)."""
-
-
-class PoolBrokenError(RuntimeError):
-    """Worker processes cannot start (their initializer fails)."""
 
 
 def usable_cores() -> int:
@@ -86,33 +62,6 @@ def default_mp_context() -> multiprocessing.context.BaseContext:
     """
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-
-
-class SerialExecutor(Executor):
-    """Run each submitted call at once, in the calling thread.
-
-    Exceptions become the future's exception; ``KeyboardInterrupt`` and other
-    ``BaseException`` s that are not ``Exception`` s propagate from :meth:`submit`.
-    """
-
-    def __init__(self) -> None:
-        self._shutdown = False
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        if self._shutdown:
-            raise RuntimeError("cannot schedule new futures after shutdown")
-        future: Future[Any] = Future()
-        future.set_running_or_notify_cancel()
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._shutdown = True
 
 
 # ---------------------------------------------------------------------------------------
@@ -296,6 +245,11 @@ class LocalProcessPool(Executor):
     def max_workers(self) -> int:
         """Number of worker slots."""
         return len(self._slots)
+
+    @property
+    def item_timeout(self) -> float | None:
+        """Seconds a call may run before its worker is killed (None: no limit)."""
+        return self._timeout
 
     def worker_pids(self) -> list[int]:
         """The pids of the live worker processes."""
@@ -628,59 +582,80 @@ class LocalProcessPool(Executor):
                 job.future.set_exception(exc)
 
 
-def make_executor(
-    executor: ExecutorSpec,
-    *,
-    max_workers: int,
-    item_timeout: float | None = None,
-    initializer: Callable[..., Any] | None = None,
-    initargs: Sequence[Any] = (),
-) -> tuple[Executor, bool]:
-    """Turn the ``executor`` option of the batch core into an executor.
+class LocalProcessExecutor(BatchExecutor):
+    """A :class:`LocalProcessPool` offered to the batch core.
 
-    Returns
-    -------
-    executor, owned
-        The executor, and whether the batch made it (and so must shut it down).
+    Either a pool of the caller's (shared between batches: only this batch's items are
+    ever stopped), or a pool this batch makes at :meth:`start` and ends at :meth:`close`.
 
-    Raises
-    ------
-    SettingError
-        See :func:`parse_executor`.
+    Parameters
+    ----------
+    pool
+        A pool of the caller's; None to make one of ``max_workers`` processes.
+    max_workers, item_timeout, initializer, initargs
+        The pool to make (see :class:`LocalProcessPool`).
+    max_in_flight
+        Items to keep submitted (default: twice the pool's workers).
     """
-    executor = parse_executor(executor, item_timeout)
-    if isinstance(executor, Executor):
-        return executor, False
-    if executor == "serial":
-        return SerialExecutor(), True
-    pool = LocalProcessPool(
-        max_workers, item_timeout=item_timeout, initializer=initializer, initargs=initargs
-    )
-    return pool, True
 
+    def __init__(
+        self,
+        pool: LocalProcessPool | None = None,
+        *,
+        max_workers: int = 1,
+        item_timeout: float | None = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: Sequence[Any] = (),
+        max_in_flight: int | None = None,
+    ) -> None:
+        self.pool = pool
+        self.owned = pool is None
+        self._make = (max_workers, item_timeout, initializer, tuple(initargs))
+        self.workers = pool.max_workers if pool is not None else max_workers
+        timeout = pool.item_timeout if pool is not None else item_timeout
+        self.enforces_timeout = timeout is not None
+        self._in_flight = max_in_flight or 2 * self.workers
 
-def parse_executor(executor: object, item_timeout: float | None = None) -> ExecutorSpec:
-    """Check the ``executor`` option (and that ``item_timeout`` can be enforced with it).
+    def start(self) -> None:
+        if self.pool is None:
+            workers, timeout, initializer, initargs = self._make
+            self.pool = LocalProcessPool(workers, item_timeout=timeout,
+                                         initializer=initializer, initargs=initargs)
 
-    Raises
-    ------
-    SettingError
-        For an unknown name, or an ``item_timeout`` with ``"serial"`` (an item running
-        in the caller's own thread cannot be stopped).
-    """
-    if isinstance(executor, Executor):
-        return executor
-    if executor == "serial":
-        if item_timeout is not None:
-            raise SettingError(
-                f"item_timeout={item_timeout!r} cannot be enforced with executor='serial': "
-                "items run in this thread and cannot be stopped. Use executor='processes' "
-                "or leave item_timeout=None."
-            )
-        return "serial"
-    if executor == "processes":
-        return "processes"
-    raise SettingError(
-        "Expected executor to be 'processes', 'serial' or a concurrent.futures.Executor "
-        f"(e.g. a dask Client's get_executor()). Got {executor!r} instead."
-    )
+    def _running(self) -> LocalProcessPool:
+        if self.pool is None:
+            raise RuntimeError("the executor was not started")
+        return self.pool
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        return self._running().submit(fn, *args)
+
+    def share(self, key: str, payload: bytes) -> bool:
+        # Once per worker process rather than with every task: a closure may hold data.
+        self._running().share(key, payload)
+        return True
+
+    def unshare(self, key: str) -> None:
+        if self.pool is not None:
+            self.pool.unshare(key)
+
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def stop(self, futures: Collection[Future[Any]]) -> None:
+        for future in futures:
+            future.cancel()
+        if self.pool is None:
+            return
+        if self.owned:
+            self.pool.terminate()
+        else:
+            self.pool.stop(futures)  # a shared pool: end this batch's items only
+
+    def close(self, *, stopping: bool) -> None:
+        if self.owned and self.pool is not None and not stopping:
+            self.pool.shutdown(wait=True)
+
+    def describe(self) -> str:
+        shared = "" if self.owned else ", shared"
+        return f"{self.workers} local worker process(es){shared}"

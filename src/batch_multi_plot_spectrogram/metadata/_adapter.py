@@ -37,29 +37,18 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._metadata import (
-    GroupMeta,
-    Overrides,
-    Report,
-    RowPlan,
-    VariableMeta,
-    axis_label,
-    plan_rows,
-)
-from .config import Collapse, Origin, PlotConfig, load_config, parse_override
-from .datasets import DatasetDict, ItemPlot
-from .discovery import (
-    StoreItem,
-    find_stores,
-    open_group_dataset,
-    read_group_metadata,
-    read_root_attrs,
-)
-from .errors import ConfigError, NoDataError, SpectrogramError, StoreError
+from ..errors import ConfigError, NoDataError, SpectrogramError
+from ..options import Collapse, Origin, options_where
+from ..render._datasets import DatasetDict, ItemPlot  # numpy only: no matplotlib import
+from ..stores import GroupMeta, StoreBackend, VariableMeta, backend_for
+from ._conventions import METADATA_KEYS, RowPlan, axis_label, plan_rows
+from ._items import StoreItem
+from ._overrides import Overrides, Report
+from .config import PlotConfig, parse_override
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -67,27 +56,20 @@ if TYPE_CHECKING:
 __all__ = [
     "GroupLoader",
     "GroupPlan",
-    "Problem",
     "RowSpec",
-    "check_archive",
+    "limit_problems",
     "load_group",
     "plan_group",
+    "plan_metadata",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Row keys that go into the dataset dict as they are.
-_DATASET_OVERRIDES: tuple[str, ...] = (
-    "y_min",
-    "y_max",
-    "z_min",
-    "z_max",
-    "vmin",
-    "vmax",
-    "y_scale",
-    "z_scale",
-    "colormap",
-    "gap_seconds",
+#: Row keys that go into the dataset dict as they are (labels and the reducer are
+#: resolved on their own).
+_DATASET_OVERRIDES: tuple[str, ...] = tuple(
+    o.name for o in options_where("dataset")
+    if "config" in o.where and o.name not in ("label", "y_label", "z_label", "collapse")
 )
 
 
@@ -108,33 +90,6 @@ class GroupPlan:
     group: str
     rows: tuple[RowSpec, ...]
     figure: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One problem found by :func:`check_archive`.
-
-    Attributes
-    ----------
-    kind
-        ``"config"`` (the config file), ``"store"`` (a path or store that cannot be read),
-        ``"group"`` (a group whose variables cannot be plotted) or ``"attribute"`` (an
-        attribute with an unusable value).
-    path
-        The config file or store concerned.
-    group
-        The group concerned, if any.
-    message
-        What is wrong, what is accepted and how to fix it.
-    """
-
-    kind: Literal["config", "store", "group", "attribute"]
-    path: str
-    group: str | None
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def _attribute(
@@ -197,7 +152,8 @@ def _row_spec(meta: GroupMeta, ov: Overrides, plan: RowPlan) -> RowSpec:
     return RowSpec(plan, options, ov.row(name, "collapse") or "sum")
 
 
-def _plan(meta: GroupMeta, config: PlotConfig | None, report: Report) -> GroupPlan:
+def plan_metadata(meta: GroupMeta, config: PlotConfig | None, report: Report) -> GroupPlan:
+    """Plan the figure of a described group, reporting each problem through ``report``."""
     ov = Overrides(meta, config, report)
     plans = plan_rows(meta, ov)
     rows = tuple(_row_spec(meta, ov, plan) for plan in plans)
@@ -237,7 +193,11 @@ def _normal_group(group: str) -> str:
 
 
 def plan_group(
-    store: str | os.PathLike[str], group: str = "/", *, config: PlotConfig | None = None
+    store: str | os.PathLike[str],
+    group: str = "/",
+    *,
+    config: PlotConfig | None = None,
+    backend: StoreBackend | None = None,
 ) -> tuple[GroupPlan, xr.Dataset]:
     """Open a group lazily and plan its figure; reads metadata and index coordinates only.
 
@@ -253,10 +213,11 @@ def plan_group(
     """
     path = os.path.abspath(os.fspath(store))
     group = _normal_group(group)
-    root_attrs = read_root_attrs(path) if group != "/" else {}
-    ds = open_group_dataset(path, group)
+    backend = backend or backend_for(path)
+    root_attrs = backend.read_root_attrs(path, METADATA_KEYS) if group != "/" else {}
+    ds = backend.open_group(path, group)
     try:
-        plan = _plan(_dataset_meta(path, group, ds, root_attrs), config, Report())
+        plan = plan_metadata(_dataset_meta(path, group, ds, root_attrs), config, Report())
     except BaseException:
         ds.close()
         raise
@@ -359,7 +320,11 @@ def _valid_times(x: np.ndarray) -> np.ndarray:
 
 
 def load_group(
-    store: str | os.PathLike[str], group: str = "/", *, config: PlotConfig | None = None
+    store: str | os.PathLike[str],
+    group: str = "/",
+    *,
+    config: PlotConfig | None = None,
+    backend: StoreBackend | None = None,
 ) -> ItemPlot:
     """Build the dataset dicts and figure options of one group.
 
@@ -389,7 +354,7 @@ def load_group(
     NoDataError
         When the group has no spectrogram variable, or no row holds a finite value.
     """
-    plan, ds = plan_group(store, group, config=config)
+    plan, ds = plan_group(store, group, config=config, backend=backend)
     try:
         computed = _compute(ds, plan)
     finally:
@@ -427,6 +392,9 @@ class GroupLoader:
     ----------
     config
         The plot configuration applied to every group.
+    overrides
+        Config keys (checked already) that win over the config's own top-level keys: the
+        plot options given to an archive run.
 
     Examples
     --------
@@ -435,13 +403,30 @@ class GroupLoader:
     """
 
     config: PlotConfig | None = None
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    def effective_config(self) -> PlotConfig | None:
+        """The config with the overrides applied."""
+        if not self.overrides:
+            return self.config
+        return (self.config or PlotConfig()).with_top(dict(self.overrides))
 
     def __call__(self, item: StoreItem) -> ItemPlot:
         """Load the dataset dicts of ``item``'s group."""
-        return load_group(item.store, item.group, config=self.config)
+        return load_group(item.store, item.group, config=self.effective_config(),
+                          backend=item.backend)
+
+    def describe_settings(self) -> dict[str, Any]:
+        """What shapes the pictures besides the run's options: the config file, readable.
+
+        The overrides are not repeated here: the run records them as its own options.
+        """
+        if self.config is None:
+            return {"config": None}
+        return {"config": self.config.describe(), "config_file": self.config.path}
 
 
-def _limit_problems(plan: GroupPlan) -> list[SpectrogramError]:
+def limit_problems(plan: GroupPlan) -> list[SpectrogramError]:
     """Row limits that no data can satisfy: the renderer would refuse the figure."""
     found: list[SpectrogramError] = []
     for spec in plan.rows:
@@ -454,69 +439,3 @@ def _limit_problems(plan: GroupPlan) -> list[SpectrogramError]:
                 "range. Fix the attributes in the store, or override them in a config file."
             ))
     return found
-
-
-def _problem(exc: SpectrogramError, store: str, group: str) -> Problem:
-    kind: Literal["group", "attribute"] = "attribute" if isinstance(exc, ConfigError) else "group"
-    return Problem(kind, store, group, str(exc))
-
-
-def check_archive(
-    path: str | os.PathLike[str],
-    config: PlotConfig | str | os.PathLike[str] | None = None,
-    *,
-    open_groups: bool = False,
-) -> list[Problem]:
-    """Collect every problem of an archive without rendering or reading data.
-
-    Checks the config file, finds the stores, lists their groups and plans every figure:
-    which variables, along which dimensions, with which attribute values.
-
-    Parameters
-    ----------
-    path
-        The archive directory, or one store.
-    config
-        A :class:`PlotConfig`, the path of a TOML config file, or None.
-    open_groups
-        Also open every group with xarray (lazily, no data), to catch what only decoding
-        reveals (e.g. undecodable times). Slower on archives of many groups.
-
-    Returns
-    -------
-    list of Problem
-        Empty when all is well.
-    """
-    problems: list[Problem] = []
-    if config is not None and not isinstance(config, PlotConfig):
-        config_path = os.fspath(config)
-        try:
-            config = load_config(config_path)
-        except ConfigError as exc:
-            problems.append(Problem("config", config_path, None, str(exc)))
-            config = None
-    try:
-        stores = find_stores(path)
-    except StoreError as exc:
-        return [*problems, Problem("store", os.fspath(path), None, str(exc))]
-    for store in stores:
-        try:
-            metas = read_group_metadata(store)
-        except StoreError as exc:
-            problems.append(Problem("store", store, None, str(exc)))
-            continue
-        for meta in metas:
-            if not meta.variables:
-                continue
-            report = Report(collect=True)
-            plan = _plan(meta, config, report)
-            found = [p for p in report.problems if not isinstance(p, NoDataError)]
-            found.extend(_limit_problems(plan))
-            if open_groups and plan.rows and not found:
-                try:
-                    _, ds = plan_group(store, meta.path, config=config)
-                    ds.close()
-                except SpectrogramError as exc:
-                    found.append(exc)
-            problems.extend(_problem(exc, store, meta.path) for exc in found)
-    return problems

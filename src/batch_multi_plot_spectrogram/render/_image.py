@@ -16,9 +16,9 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, Normalize
 from matplotlib.image import AxesImage
 
-from .binning import BinnedRow
-from .colour import to_rgba
-from .timeaxis import to_unix
+from ._binning import BinnedRow
+from ._colour import to_rgba
+from ._timeaxis import to_unix
 
 __all__ = ["SpectrogramImage"]
 
@@ -57,12 +57,16 @@ class SpectrogramImage(AxesImage):
         self.row_cmap = cmap
         self.stale = True
 
-    def pixel_values(self) -> np.ndarray:
-        """The value each pixel of the axes shows now, shape (H, W), bottom row first."""
+    def pixel_values(self, magnification: float = 1.0) -> np.ndarray:
+        """The value each pixel of the axes shows now, shape (H, W), bottom row first.
+
+        ``magnification`` is the renderer's image magnification: vector outputs (PDF,
+        SVG) lay out in points and embed images at a higher resolution.
+        """
         ax = self.axes
         bbox = ax.bbox
-        width = max(1, round(bbox.width))
-        height = max(1, round(bbox.height))
+        width = max(1, round(bbox.width * magnification))
+        height = max(1, round(bbox.height * magnification))
         xs = bbox.x0 + (np.arange(width) + 0.5) * (bbox.width / width)
         ys = bbox.y0 + (np.arange(height) + 0.5) * (bbox.height / height)
         inv = ax.transData.inverted()
@@ -72,5 +76,6 @@ class SpectrogramImage(AxesImage):
 
     def draw(self, renderer: Any) -> None:
         if self.axes is not None and self.get_visible():
-            self.set_data(to_rgba(self.pixel_values(), self.row_norm, self.row_cmap))
+            values = self.pixel_values(renderer.get_image_magnification())
+            self.set_data(to_rgba(values, self.row_norm, self.row_cmap))
         super().draw(renderer)

@@ -1,0 +1,579 @@
+"""A whole archive: :func:`render_archive`, :func:`plan_archive`, :func:`list_archive` and
+:func:`check_archive`.
+
+An archive is a folder searched for stores of every registered format (or one store).
+Every group holding a spectrogram is an item. All items of all stores go through one
+executor at once (one pool, one progress bar), while each store keeps its own progress
+file and log beside it (or in ``progress_dir``) and its own lock, so that a store can be
+resumed, moved or re-rendered on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from .batch import LedgerSpec, RunReport, run_batch, settings_of
+from .batch._logs import logger_levels
+from .batch._progress import read_statuses
+from .batch._tasks import Status, init_worker
+from .batch.executors import make_executor
+from .errors import ConfigError, NoDataError, SettingError, SpectrogramError, StoreError
+from .metadata import GroupLoader, PlotConfig, StoreItem, list_groups, load_config
+from .metadata._adapter import limit_problems, plan_group, plan_metadata
+from .metadata._conventions import METADATA_KEYS
+from .metadata._overrides import Report
+from .options import FigureOptions, Origin, option, output_suffix, parse_argument
+from .stores import find_stores, read_groups
+
+__all__ = [
+    "PROGRESS_SUFFIX",
+    "ArchivePlan",
+    "ArchiveRun",
+    "Problem",
+    "StorePlan",
+    "StoreProblem",
+    "check_archive",
+    "group_file_name",
+    "list_archive",
+    "plan_archive",
+    "render_archive",
+]
+
+PROGRESS_SUFFIX = ".progress.json"
+ROOT_NAME = "root"
+#: Options of an archive run that act as top-level config keys: they win over the stores'
+#: attributes for every row.
+STYLE_OPTIONS = ("colormap", "y_scale", "z_scale")
+
+
+def group_file_name(group: str, output_format: str = "png") -> str:
+    """The figure of a group, relative to its store's output folder (``"/"`` is
+    ``root``)."""
+    return f"{group.strip('/') or ROOT_NAME}{output_suffix(output_format)}"
+
+
+@dataclass(frozen=True)
+class _GroupFileNames:
+    """Names the figure of each group of a store (the driver's ``output_name_fn``)."""
+
+    output_format: str
+
+    def __call__(self, group: str) -> str:
+        return group_file_name(group, self.output_format)
+
+    def describe_settings(self) -> dict[str, Any]:
+        return {}
+
+
+# ---------------------------------------------------------------------------------------
+# Planning
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StorePlan:
+    """One store of an archive and what a run does with it.
+
+    Attributes
+    ----------
+    store
+        The store's absolute path.
+    label
+        Its path relative to the archive: the name of its output folder.
+    format
+        The variant of its format (``"zarr"``, ``"netcdf4"``, ...).
+    output_dir
+        Where its figures go.
+    progress_path
+        Its progress file (its log is ``<progress_path>.log``).
+    items
+        Its groups, in order: those with spectrograms, then those without (which are
+        recorded ``no_data``).
+    no_data
+        The groups without any spectrogram variable.
+    """
+
+    store: str
+    label: str
+    format: str
+    output_dir: Path
+    progress_path: Path
+    items: tuple[StoreItem, ...]
+    no_data: frozenset[str] = frozenset()
+
+    @property
+    def log_path(self) -> Path:
+        """The store's log file."""
+        return self.progress_path.with_name(self.progress_path.name + ".log")
+
+
+@dataclass(frozen=True)
+class StoreProblem:
+    """A store that was left out of a run, and why."""
+
+    store: str
+    error: BaseException
+
+    @property
+    def message(self) -> str:
+        return str(self.error)
+
+
+@dataclass
+class ArchivePlan:
+    """What :func:`render_archive` would do: every store, its items and where they go."""
+
+    archive: Path
+    output: Path
+    output_format: str
+    stores: list[StorePlan]
+    unreadable: list[StoreProblem] = field(default_factory=list)
+
+    @property
+    def n_items(self) -> int:
+        """The number of items of all stores."""
+        return sum(len(s.items) for s in self.stores)
+
+    def output_path(self, store: StorePlan, group: str) -> Path:
+        """Where the figure of a group of a store goes."""
+        return store.output_dir / group_file_name(group, self.output_format)
+
+
+def _base(archive: Path) -> Path:
+    """The folder store labels are relative to: the archive, or the folder of a store."""
+    is_store = not archive.is_dir() or archive.name.lower().endswith(".zarr")
+    return archive.parent if is_store else archive
+
+
+def store_label(store: str, base: Path) -> str:
+    """A store's name in output paths: its path relative to the archive folder."""
+    path = Path(store)
+    try:
+        rel = path.resolve().relative_to(base.resolve())
+    except ValueError:
+        rel = Path(path.name)
+    return str(PurePosixPath(*rel.parts)) if rel.parts else path.name
+
+
+def progress_path_for(store: str, base: Path, progress_dir: Path | None) -> Path:
+    """``STORE.progress.json`` beside the store, or inside ``progress_dir``."""
+    if progress_dir is None:
+        return Path(store).with_name(Path(store).name + PROGRESS_SUFFIX)
+    flat = store_label(store, base).replace("/", "__")
+    return progress_dir / (flat + PROGRESS_SUFFIX)
+
+
+def _config(config: PlotConfig | str | os.PathLike[str] | None) -> PlotConfig | None:
+    if config is None or isinstance(config, PlotConfig):
+        return config
+    return load_config(config)
+
+
+def plan_archive(
+    archive: str | os.PathLike[str],
+    output: str | os.PathLike[str] = ".",
+    *,
+    config: PlotConfig | str | os.PathLike[str] | None = None,
+    progress_dir: str | os.PathLike[str] | None = None,
+    output_format: str = "png",
+) -> ArchivePlan:
+    """Find the stores of an archive and list their items, reading metadata only.
+
+    Parameters
+    ----------
+    archive
+        A folder of stores (searched recursively), or one store.
+    output
+        The output folder: each store's figures go to ``output/<store label>/``.
+    config
+        A :class:`~batch_multi_plot_spectrogram.metadata.PlotConfig` or the path of a
+        TOML config file; its ``rows``, ``y_dim`` and ``collapse_dim`` decide items too.
+    progress_dir
+        Where the progress files go (default: beside each store).
+    output_format
+        ``"png"``, ``"pdf"`` or ``"svg"``.
+
+    Returns
+    -------
+    ArchivePlan
+        Stores that cannot be listed are in ``unreadable``, with the reason.
+
+    Raises
+    ------
+    StoreNotFoundError
+        When ``archive`` does not exist or holds no store.
+    ConfigError
+        When the config file is unusable.
+    """
+    fmt = option("output_format").parse(output_format, Origin.argument("output_format"))
+    checked = _config(config)
+    root = Path(os.path.abspath(os.fspath(archive)))
+    out = Path(os.path.abspath(os.fspath(output)))
+    folder = None if progress_dir is None else Path(os.path.abspath(os.fspath(progress_dir)))
+    base = _base(root)
+    plan = ArchivePlan(root, out, fmt, [])
+    for store in find_stores(root):
+        try:
+            listing = list_groups(store, config=checked)
+        except SpectrogramError as exc:
+            plan.unreadable.append(StoreProblem(store, exc))
+            continue
+        label = store_label(store, base)
+        backend = listing.items[0].backend if listing.items else None
+        items = listing.items + tuple(StoreItem(store, g, backend) for g in listing.no_data)
+        plan.stores.append(StorePlan(
+            store=store,
+            label=label,
+            format=listing.format,
+            output_dir=out / label,
+            progress_path=progress_path_for(store, base, folder),
+            items=items,
+            no_data=frozenset(listing.no_data),
+        ))
+    return plan
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ArchiveRun:
+    """What :func:`render_archive` did.
+
+    Attributes
+    ----------
+    plan
+        The stores and items of the run.
+    statuses
+        Each item's status (``ok``, ``no_data`` or ``error``), including those skipped as
+        already done, with their recorded status.
+    skipped
+        The items skipped because they were already done.
+    refused
+        Stores whose progress file could not be used (locked by another run, another
+        run's settings, corrupt, unwritable): their items were not run.
+    seconds
+        How long the run took.
+    """
+
+    plan: ArchivePlan
+    statuses: dict[StoreItem, Status] = field(default_factory=dict)
+    skipped: set[StoreItem] = field(default_factory=set)
+    refused: list[StoreProblem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def unreadable(self) -> list[StoreProblem]:
+        """Stores that could not be listed."""
+        return self.plan.unreadable
+
+    @property
+    def logs(self) -> list[Path]:
+        """The log of every store that ran."""
+        refused = {p.store for p in self.refused}
+        return [s.log_path for s in self.plan.stores if s.store not in refused]
+
+    def counts(self) -> dict[str, int]:
+        """Items per status, those skipped as already done included."""
+        out = {"ok": 0, "no_data": 0, "error": 0}
+        for status in self.statuses.values():
+            out[status] += 1
+        return out
+
+
+def _collect(plan: ArchivePlan, report: RunReport, run: ArchiveRun) -> ArchiveRun:
+    for number, store in enumerate(plan.stores):
+        ledger = report.ledgers[number]
+        if number in report.refused:
+            run.refused.append(StoreProblem(store.store, report.refused[number]))
+            continue
+        by_group = {item.group: item for item in store.items}
+        for key, status in ledger.statuses.items():
+            item = by_group.get(key, StoreItem(store.store, key))
+            run.statuses[item] = status
+            if key in ledger.skipped:
+                run.skipped.add(item)
+    run.seconds = report.seconds
+    return run
+
+
+def _work(plan: ArchivePlan) -> Iterator[tuple[int, StoreItem]]:
+    for number, store in enumerate(plan.stores):
+        for item in store.items:
+            yield number, item
+
+
+def render_archive(
+    archive: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    config: PlotConfig | str | os.PathLike[str] | None = None,
+    progress_dir: str | os.PathLike[str] | None = None,
+    ignore_progress_json: bool = False,
+    output_format: str = "png",
+    colormap: str | None = None,
+    y_scale: str | None = None,
+    z_scale: str | None = None,
+    executor: Any = "processes",
+    max_workers: int | None = None,
+    item_timeout: float | None = None,
+    client: Any = None,
+    scheduler_address: str | None = None,
+    flush_batch_size: int = 10,
+    log_flush_batch_size: int | None = None,
+    progress_bar: bool | None = None,
+    install_signal_handlers: bool = True,
+) -> ArchiveRun:
+    """Render every item of every store of an archive, resumably and in parallel.
+
+    Parameters
+    ----------
+    archive
+        A folder of stores (searched recursively), or one store.
+    output
+        The output folder; each store's figures go to ``output/<store label>/<group>.png``
+        (the store label is its path relative to the archive; the root group is
+        ``root``).
+    config
+        A :class:`~batch_multi_plot_spectrogram.metadata.PlotConfig` or the path of a TOML
+        config file; it wins over the stores' attributes.
+    progress_dir
+        Where each store's progress file and log go (default: beside the store, as
+        ``<store>.progress.json`` and ``<store>.progress.json.log``).
+    ignore_progress_json
+        Render everything again, ignoring recorded progress.
+    output_format
+        ``"png"`` (default), ``"pdf"`` or ``"svg"``.
+    colormap, y_scale, z_scale
+        Styles for every row, winning over the stores' attributes and the config file.
+    executor, max_workers, item_timeout, client, scheduler_address
+        Where items run, as in :func:`~batch_multi_plot_spectrogram.generic_batch_plot`:
+        local worker processes by default, or a dask cluster.
+    flush_batch_size, log_flush_batch_size, progress_bar, install_signal_handlers
+        As in :func:`~batch_multi_plot_spectrogram.generic_batch_plot`; progress is saved
+        per store.
+
+    Returns
+    -------
+    ArchiveRun
+        The status of every item, and the stores left out (unreadable or refused), each
+        with its reason.
+
+    Raises
+    ------
+    StoreNotFoundError
+        When ``archive`` does not exist or holds no store.
+    ConfigError
+        When the config file is unusable.
+    SettingError
+        For an unusable option (naming it), or a ``progress_dir`` that cannot be made.
+    KeyboardInterrupt
+        After SIGINT, once every store's progress is saved; its ``run`` attribute is the
+        :class:`ArchiveRun` of what was done.
+
+    Examples
+    --------
+    >>> run = render_archive("archive", "plots", config="plots.toml")  # doctest: +SKIP
+    >>> run.counts()  # doctest: +SKIP
+    {'ok': 7, 'no_data': 4, 'error': 0}
+    """
+    styles = {name: parse_argument(name, value) for name, value in
+              (("colormap", colormap), ("y_scale", y_scale), ("z_scale", z_scale))
+              if value is not None}
+    options = FigureOptions.parse({**styles, "output_format": output_format})
+    run_options = {name: parse_argument(name, value) for name, value in (
+        ("flush_batch_size", flush_batch_size),
+        ("log_flush_batch_size", log_flush_batch_size),
+        ("max_workers", max_workers),
+        ("item_timeout", item_timeout),
+    )}
+    checked = _config(config)
+    plan = plan_archive(archive, output, config=checked, progress_dir=progress_dir,
+                        output_format=options.output_format)
+    runner = make_executor(
+        executor,
+        max_workers=run_options["max_workers"],
+        item_timeout=run_options["item_timeout"],
+        max_in_flight=None,
+        client=client,
+        scheduler_address=scheduler_address,
+        initializer=init_worker,
+        initargs=(logger_levels(),),
+    )
+    if progress_dir is not None:
+        # Only once the workers are there: a failed connection leaves nothing behind.
+        folder = Path(os.fspath(progress_dir))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            runner.close(stopping=True)
+            detail = (f"{str(folder)!r} cannot be made a folder: {exc.strerror or exc}. "
+                      "Pass a folder you can write to.")
+            error = SettingError(f"progress_dir {detail}")
+            error.option, error.detail = "progress_dir", detail
+            raise error from None
+    loader = GroupLoader(checked, tuple(styles.items()))
+    names = _GroupFileNames(options.output_format)
+    if progress_bar is None:
+        progress_bar = sys.stderr is not None and sys.stderr.isatty()
+    run = ArchiveRun(plan)
+    try:
+        report = run_batch(
+            _work(plan),
+            ledgers=[LedgerSpec(s.store, s.output_dir, s.progress_path, s.log_path)
+                     for s in plan.stores],
+            functions=(loader, None, None, options),
+            settings=settings_of(options, {"build_datasets_fn": loader,
+                                           "output_name_fn": names}),
+            executor=runner,
+            output_name_fn=names,
+            item_timeout=run_options["item_timeout"],
+            flush_batch_size=run_options["flush_batch_size"],
+            log_capacity=run_options["log_flush_batch_size"],
+            ignore_progress=bool(ignore_progress_json),
+            install_signal_handlers=bool(install_signal_handlers),
+            progress_bar=bool(progress_bar),
+            totals=[len(s.items) for s in plan.stores],
+            refuse="skip",
+        )
+    except KeyboardInterrupt as stopped:
+        report = getattr(stopped, "report", None)
+        if report is not None:
+            stopped.run = _collect(plan, report, run)  # type: ignore[attr-defined]
+        raise
+    return _collect(plan, report, run)
+
+
+# ---------------------------------------------------------------------------------------
+# Listing and checking
+# ---------------------------------------------------------------------------------------
+
+
+def list_archive(
+    archive: str | os.PathLike[str],
+    *,
+    config: PlotConfig | str | os.PathLike[str] | None = None,
+    progress_dir: str | os.PathLike[str] | None = None,
+) -> tuple[ArchivePlan, dict[str, Mapping[str, Status]]]:
+    """The items of an archive and their recorded status.
+
+    Returns
+    -------
+    plan, statuses
+        The plan (see :func:`plan_archive`) and, per store, each group's recorded status
+        (a group missing from it is pending). A store whose progress file cannot be read
+        is moved to ``plan.unreadable``.
+    """
+    plan = plan_archive(archive, config=config, progress_dir=progress_dir)
+    statuses: dict[str, Mapping[str, Status]] = {}
+    readable = []
+    for store in plan.stores:
+        try:
+            statuses[store.store] = read_statuses(store.progress_path)
+        except SpectrogramError as exc:
+            plan.unreadable.append(StoreProblem(store.store, exc))
+            continue
+        readable.append(store)
+    plan.stores = readable
+    return plan, statuses
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem found by :func:`check_archive`.
+
+    Attributes
+    ----------
+    kind
+        ``"config"`` (the config file), ``"store"`` (a path or store that cannot be read),
+        ``"group"`` (a group whose variables cannot be plotted) or ``"attribute"`` (an
+        attribute with an unusable value).
+    path
+        The config file or store concerned.
+    group
+        The group concerned, if any.
+    message
+        What is wrong, what is accepted and how to fix it.
+    """
+
+    kind: Literal["config", "store", "group", "attribute"]
+    path: str
+    group: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _problem(exc: SpectrogramError, store: str, group: str) -> Problem:
+    kind: Literal["group", "attribute"] = "attribute" if isinstance(exc, ConfigError) else "group"
+    return Problem(kind, store, group, str(exc))
+
+
+def check_archive(
+    path: str | os.PathLike[str],
+    config: PlotConfig | str | os.PathLike[str] | None = None,
+    *,
+    open_groups: bool = False,
+) -> list[Problem]:
+    """Collect every problem of an archive without rendering or reading data.
+
+    Checks the config file, finds the stores, lists their groups and plans every figure:
+    which variables, along which dimensions, with which attribute values.
+
+    Parameters
+    ----------
+    path
+        The archive directory, or one store.
+    config
+        A :class:`~batch_multi_plot_spectrogram.metadata.PlotConfig`, the path of a TOML
+        config file, or None.
+    open_groups
+        Also open every group with xarray (lazily, no data), to catch what only decoding
+        reveals (e.g. undecodable times). Slower on archives of many groups.
+
+    Returns
+    -------
+    list of Problem
+        Empty when all is well.
+    """
+    problems: list[Problem] = []
+    if config is not None and not isinstance(config, PlotConfig):
+        config_path = os.fspath(config)
+        try:
+            config = load_config(config_path)
+        except ConfigError as exc:
+            problems.append(Problem("config", config_path, None, str(exc)))
+            config = None
+    try:
+        stores = find_stores(path)
+    except StoreError as exc:
+        return [*problems, Problem("store", os.fspath(path), None, str(exc))]
+    for store in stores:
+        try:
+            metas = read_groups(store, METADATA_KEYS)
+        except StoreError as exc:
+            problems.append(Problem("store", store, None, str(exc)))
+            continue
+        for meta in metas:
+            if not meta.variables:
+                continue
+            report = Report(collect=True)
+            plan = plan_metadata(meta, config, report)
+            found = [p for p in report.problems if not isinstance(p, NoDataError)]
+            found.extend(limit_problems(plan))
+            if open_groups and plan.rows and not found:
+                try:
+                    _, ds = plan_group(store, meta.path, config=config)
+                    ds.close()
+                except SpectrogramError as exc:
+                    found.append(exc)
+            problems.extend(_problem(exc, store, meta.path) for exc in found)
+    return problems

@@ -1,0 +1,195 @@
+"""Recording a run: one ledger per progress file, saved in batches.
+
+A *ledger* is where a set of items records what became of them: a progress file (with
+its lock) and a log file, beside one store of an archive, or where one call of
+:func:`generic_batch_plot` asked. One run may keep many ledgers (an archive of many
+stores) while all its items go through one executor; each ledger is locked, read, saved
+and logged on its own, so that a store keeps its own resumable state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._logs import RUN_LOGGER_NAME, BatchLog
+from ._progress import Progress, ProgressLock
+from ._tasks import ItemResult, Status
+
+__all__ = ["Ledger", "LedgerSpec", "Recorder"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LedgerSpec:
+    """Where a set of items records its progress.
+
+    Attributes
+    ----------
+    name
+        What the items are, for messages: a store's path, or the output folder.
+    output_dir
+        Absolute path of the folder the figures go to.
+    progress_path
+        The progress file.
+    log_path
+        The log file.
+    """
+
+    name: str
+    output_dir: Path
+    progress_path: Path
+    log_path: Path
+
+
+@dataclass
+class Ledger:
+    """The state of one ledger during a run."""
+
+    number: int
+    spec: LedgerSpec
+    settings: dict[str, Any]
+    log_capacity: int
+    progress: Progress = field(init=False)
+    lock: ProgressLock = field(init=False)
+    log: BatchLog = field(init=False)
+    statuses: dict[str, Status] = field(default_factory=dict)
+    skipped: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"ok": 0, "no_data": 0, "error": 0, "skipped": 0}
+    )
+    failed: list[str] = field(default_factory=list)
+    unsaved: int = 0
+    last_save: float = field(default_factory=time.monotonic)
+    next_index: int = 0
+    is_open: bool = False
+
+    def __post_init__(self) -> None:
+        self.progress = Progress(self.spec.progress_path, str(self.spec.output_dir),
+                                 self.settings)
+        self.lock = ProgressLock(self.spec.progress_path)
+        self.log = BatchLog(self.spec.log_path, self.log_capacity)
+
+    def open(self, *, ignore_progress: bool) -> list[str]:
+        """Lock the progress file, read it, and open the log.
+
+        Returns notes for the log. On any failure the lock is released and nothing is
+        left open.
+
+        Raises
+        ------
+        ProgressLockedError, ProgressFileError, OSError
+            When another run holds the file, it cannot be used, or a folder cannot be made.
+        """
+        self.spec.output_dir.mkdir(parents=True, exist_ok=True)
+        self.spec.progress_path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        try:
+            notes: list[str] = []
+            if not ignore_progress:
+                self.progress, notes = Progress.load(
+                    self.spec.progress_path, str(self.spec.output_dir), self.settings
+                )
+            self.log.open()
+        except BaseException:
+            self.lock.release()
+            raise
+        self.is_open = True
+        return notes
+
+    def take_index(self) -> int:
+        """The index of the next item of this ledger, in the order items came."""
+        index = self.next_index
+        self.next_index += 1
+        return index
+
+    def skip(self, key: str, status: Status) -> None:
+        """An item already done: its recorded status stands."""
+        self.statuses[key] = status
+        self.skipped.add(key)
+        self.counts["skipped"] += 1
+
+    def record(self, result: ItemResult) -> None:
+        """Record the outcome of one finished item."""
+        self.progress.record(result.key, result.status, result.index)
+        self.statuses[result.key] = result.status
+        self.skipped.discard(result.key)
+        self.counts[result.status] += 1
+        if result.status == "error":
+            self.failed.append(result.key)
+        self.unsaved += 1
+
+    def save(self) -> None:
+        """Write the progress file (atomically) and the buffered log."""
+        self.progress.save()
+        self.log.flush()
+        self.unsaved = 0
+        self.last_save = time.monotonic()
+
+    def close(self) -> None:
+        """Close the log and release the lock."""
+        if not self.is_open:
+            return
+        self.is_open = False
+        try:
+            self.log.close()
+        finally:
+            self.lock.release()
+
+    def done_text(self, seconds: float) -> str:
+        c = self.counts
+        return (f"{c['ok']} ok, {c['no_data']} no_data, {c['error']} error, "
+                f"{c['skipped']} skipped as complete, in {seconds:.1f} s")
+
+
+class Recorder:
+    """Records finished items in their ledgers and saves them in batches.
+
+    A ledger is saved every ``flush_batch_size`` of its items, and at least every
+    ``flush_interval`` seconds while its items finish.
+    """
+
+    def __init__(self, ledgers: list[Ledger], *, flush_batch_size: int,
+                 flush_interval: float) -> None:
+        self.ledgers = ledgers
+        self.flush_batch_size = flush_batch_size
+        self.flush_interval = flush_interval
+        self.run_log = logging.getLogger(RUN_LOGGER_NAME)
+
+    def record(self, ledger: Ledger, result: ItemResult) -> None:
+        ledger.record(result)
+        where = f"{result.key!r} (#{result.index})"
+        extra = {"ledger": ledger.number, "ledger_name": ledger.spec.name}
+        if result.status == "ok":
+            self.run_log.info("ok       %s -> %s in %.2f s", where, result.output_path,
+                              result.seconds, extra=extra)
+        elif result.status == "no_data":
+            self.run_log.info("no_data  %s: %s", where, result.message, extra=extra)
+        else:
+            self.run_log.error("error    %s: %s\n%s", where, result.message,
+                               (result.traceback or "(no traceback)").rstrip(), extra=extra)
+        if ledger.unsaved >= self.flush_batch_size:
+            ledger.save()
+
+    def save_due(self) -> None:
+        """Save the ledgers whose last save is older than the flush interval."""
+        now = time.monotonic()
+        for ledger in self.ledgers:
+            if ledger.is_open and ledger.unsaved and now - ledger.last_save >= self.flush_interval:
+                ledger.save()
+
+    def save_all(self) -> None:
+        """Save every open ledger."""
+        for ledger in self.ledgers:
+            if ledger.is_open:
+                ledger.save()
+
+
+def absolute(path: str | os.PathLike[str]) -> Path:
+    """``path`` made absolute, with ``~`` expanded (symbolic links kept)."""
+    return Path(os.path.abspath(Path(os.fspath(path)).expanduser()))

@@ -1,0 +1,144 @@
+"""The work of one item, as any executor runs it: a small frozen task in, a result out.
+
+:func:`run_item` is a plain module-level function, so every executor can run it by name.
+Only the output file is written by a worker (atomically); the driver writes the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import os
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .._atomic import write_bytes_atomic
+from ..errors import NoDataError, SettingError
+from ..options import FigureOptions
+from ..render import render_figure
+from ..render._datasets import ItemPlot, parse_datasets
+from ._logs import apply_logger_levels, capture_records
+from ._shipping import functions_of
+
+__all__ = ["ItemResult", "ItemTask", "Status", "init_worker", "run_item"]
+
+Status = Literal["ok", "no_data", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemTask:
+    """What a worker needs to render one item.
+
+    ``functions`` is the pickled tuple ``(build_datasets_fn, vertical_lines_fn, title_fn,
+    figure options)`` of the run, named ``functions_digest``; it is empty when the workers
+    already have it (see :mod:`._shipping`).
+    """
+
+    index: int
+    key: str
+    item: Any
+    output_path: str
+    functions_digest: str
+    functions: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """The outcome of one item.
+
+    ``records`` are the log records made while the item ran, as dicts (see
+    :func:`._logs.record_to_dict`); ``traceback`` is set for errors only.
+    """
+
+    index: int
+    key: str
+    status: Status
+    output_path: str | None
+    message: str
+    traceback: str | None
+    records: tuple[dict[str, Any], ...]
+    seconds: float
+    pid: int
+
+
+def _render_item(task: ItemTask) -> tuple[Status, str, str | None]:
+    build, lines_fn, title_fn, options = functions_of(task.functions_digest, task.functions)
+    returned = build(task.item)
+    item_options: Mapping[str, Any] = {}
+    if isinstance(returned, ItemPlot):
+        item_options = returned.options
+        returned = returned.datasets
+        unknown = sorted(set(item_options) - set(FigureOptions.names()))
+        if unknown:
+            raise SettingError(
+                f"ItemPlot.options has unknown key(s) {unknown}. Accepted: "
+                f"{sorted(FigureOptions.names())}."
+            )
+    datasets = parse_datasets(returned)
+    if not datasets:
+        what = "None" if returned is None else "no dataset"
+        return "no_data", f"build_datasets_fn returned {what}", None
+    # Per item: ItemPlot.options win over vertical_lines_fn and title_fn, which win over
+    # the options of the call; the title defaults to the item's key.
+    options = dataclasses.replace(options, figure_title=task.key or None)
+    per_item: dict[str, Any] = {}
+    if lines_fn is not None:
+        lines = lines_fn(task.item)
+        if lines is not None:
+            per_item["vertical_lines"] = lines
+    if title_fn is not None:
+        title = title_fn(task.item)
+        if title is not None:
+            per_item["figure_title"] = str(title)
+    options = options.updated({**per_item, **item_options})
+    data = render_figure(datasets, options)
+    write_bytes_atomic(task.output_path, data, make_parents=True)
+    return "ok", f"{len(data)} bytes", task.output_path
+
+
+def run_item(task: ItemTask) -> ItemResult:
+    """Build, render and write the figure of one item; never raises for the item's faults.
+
+    Returns
+    -------
+    ItemResult
+        ``ok`` once the file is completely on disk; ``no_data`` when
+        ``build_datasets_fn`` returned nothing or the renderer found nothing to plot;
+        ``error`` (with the traceback) for any exception.
+    """
+    started = time.perf_counter()
+    output: str | None = None
+    trace: str | None = None
+    with capture_records() as records:
+        try:
+            status, message, output = _render_item(task)
+        except NoDataError as exc:
+            status, message = "no_data", f"nothing to plot: {exc}"
+        except (Exception, SystemExit) as exc:  # one bad item must not stop the batch
+            status, message = "error", f"{type(exc).__name__}: {exc}"
+            trace = traceback.format_exc()
+    return ItemResult(
+        index=task.index,
+        key=task.key,
+        status=status,
+        output_path=output,
+        message=message,
+        traceback=trace,
+        records=tuple(records),
+        seconds=time.perf_counter() - started,
+        pid=os.getpid(),
+    )
+
+
+def init_worker(levels: Mapping[str, int]) -> None:
+    """Prepare a worker process before it takes items: the driver's logger levels, and
+    the heavy libraries loaded now, so that the first item's time (and its timeout)
+    does not include them."""
+    apply_logger_levels(levels)
+    for module in ("batch_multi_plot_spectrogram.render", "xarray", "dask.array"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)

@@ -1,0 +1,643 @@
+"""Every option, once: its type, default, where it may be set, and its validator.
+
+:data:`OPTIONS` is the table of every row, figure and run option. A value is checked once,
+where it enters (a keyword argument, a key of a dataset dict, a config file, an attribute
+of a store), by the option's ``parse_*`` function, which returns a clean value or raises an
+error that names where the value came from (an :class:`Origin`), what was received and
+what is accepted. Code downstream trusts the clean values and never checks them again.
+
+The figure-level options of a run are parsed into a :class:`FigureOptions`, a frozen value
+that travels to the workers as it is and is recorded, readable, in the progress file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import math
+import numbers
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import ConfigError, RowError, SettingError, SpectrogramError
+
+__all__ = [
+    "OPTIONS",
+    "OUTPUT_FORMATS",
+    "Collapse",
+    "FigureOptions",
+    "Option",
+    "Origin",
+    "Scale",
+    "Where",
+    "by_config_key",
+    "config_keys",
+    "describe_value",
+    "option",
+    "options_where",
+    "output_suffix",
+    "parse_argument",
+    "parse_bool",
+    "parse_collapse",
+    "parse_collapse_axis",
+    "parse_colormap",
+    "parse_name",
+    "parse_names",
+    "parse_number",
+    "parse_output_format",
+    "parse_percentiles",
+    "parse_positive",
+    "parse_positive_int",
+    "parse_scale",
+    "parse_text",
+    "parse_times",
+]
+
+Scale = Literal["linear", "log"]
+Collapse = Literal["sum", "mean", "max", "min"]
+Level = Literal["row", "figure", "run"]
+#: Where an option may be set: a keyword ``argument`` of the API (and its command-line
+#: flag, when it has one), a key of a ``dataset`` dict, a ``config`` file, an
+#: ``attribute`` of a store.
+Where = Literal["argument", "dataset", "config", "attribute"]
+
+#: Output formats and the suffix of their files: the only place a suffix is decided.
+OUTPUT_FORMATS: Mapping[str, str] = {"png": ".png", "pdf": ".pdf", "svg": ".svg"}
+
+_COLLAPSES: tuple[Collapse, ...] = ("sum", "mean", "max", "min")
+
+
+def output_suffix(output_format: str) -> str:
+    """The file suffix of an output format (``"png"`` -> ``".png"``)."""
+    return OUTPUT_FORMATS[output_format]
+
+
+# ---------------------------------------------------------------------------------------
+# Where a value came from
+# ---------------------------------------------------------------------------------------
+
+
+def _plain(value: object) -> object:
+    """Numpy scalars, arrays and bytes as plain Python values (attributes come as numpy)."""
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()] if value.ndim else _plain(value.item())
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return repr(tuple(_plain(v) for v in value))
+    return repr(_plain(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a value was read, so that its error says so.
+
+    Build one with :meth:`argument`, :meth:`row`, :meth:`config` or :meth:`attribute`.
+
+    Attributes
+    ----------
+    name
+        The option's name as the user wrote it.
+    text
+        The place, for messages: ``"row 2 ('EES')"``, ``"config file 'a.toml': key 'y_min'
+        at the top level"``, ``"store '/a.zarr', group 'g', variable 'v', attribute 'y_min'"``;
+        empty for a keyword argument.
+    fix
+        How to fix a bad value there.
+    error
+        The class of the error raised for a bad value.
+    """
+
+    name: str
+    text: str = ""
+    fix: str = ""
+    error: type[SpectrogramError] = SettingError
+
+    @classmethod
+    def argument(cls, name: str) -> Origin:
+        """A keyword argument of the API: errors are :class:`SettingError`."""
+        return cls(name)
+
+    @classmethod
+    def row(cls, where: str, key: str) -> Origin:
+        """Key ``key`` of a dataset dict named ``where``: errors are :class:`RowError`."""
+        return cls(key, where, error=RowError)
+
+    @classmethod
+    def config(cls, path: str | None, section: str, key: str) -> Origin:
+        """Key ``key`` in ``section`` of a config file: errors are :class:`ConfigError`."""
+        name = "config" if path is None else f"config file {path!r}"
+        return cls(key, f"{name}: key {key!r} {section}", "Fix the value in the config file.",
+                   ConfigError)
+
+    @classmethod
+    def attribute(cls, store: str, group: str, variable: str | None, key: str) -> Origin:
+        """Attribute ``key`` of a variable (or of a group when ``variable`` is None)."""
+        where = f"store {store!r}, group {group!r}"
+        if variable is not None:
+            where += f", variable {variable!r}"
+        return cls(
+            key,
+            f"{where}, attribute {key!r}",
+            f"Fix the attribute in the store, or override {key!r} in a config file.",
+            ConfigError,
+        )
+
+    def fail(self, expected: str, value: object, hint: str = "") -> SpectrogramError:
+        """The error for ``value`` received where ``expected`` is accepted."""
+        got = f"Got {_show(value)} instead.{hint}"
+        detail = f"Expected {expected}. {got}"
+        if self.error is ConfigError:
+            message = f"{self.text}: {detail}" + (f" {self.fix}" if self.fix else "")
+        else:
+            message = f"Expected {self.name} to be {expected}. {got}"
+            if self.text:
+                message = f"{self.text}: {message}"
+        error = self.error(message)
+        if isinstance(error, SettingError | ConfigError):
+            error.option, error.detail = self.name, detail
+        return error
+
+
+# ---------------------------------------------------------------------------------------
+# Validators: a clean value, or an error naming the origin
+# ---------------------------------------------------------------------------------------
+
+Parser = Callable[[object, Origin], Any]
+
+
+def _single(value: object) -> object:
+    """Unwrap a one-element list or array, as NetCDF stores scalar attributes."""
+    value = _plain(value)
+    if isinstance(value, list) and len(value) == 1:
+        return value[0]
+    return value
+
+
+def parse_number(value: object, origin: Origin) -> float:
+    """A finite float from a number (or a numeric string)."""
+    plain = _single(value)
+    if isinstance(plain, str):
+        try:
+            plain = float(plain.strip())
+        except ValueError:
+            raise origin.fail("a number", value) from None
+    if isinstance(plain, bool) or not isinstance(plain, int | float):
+        raise origin.fail("a number", value)
+    out = float(plain)
+    if not math.isfinite(out):
+        raise origin.fail("a finite number", value)
+    return out
+
+
+def parse_positive(value: object, origin: Origin) -> float:
+    """A float greater than 0."""
+    try:
+        out = parse_number(value, origin)
+    except SpectrogramError:
+        raise origin.fail("a number greater than 0", value) from None
+    if out <= 0:
+        raise origin.fail("a number greater than 0", value)
+    return out
+
+
+def parse_positive_int(value: object, origin: Origin) -> int:
+    """An integer of at least 1 (booleans and floats are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise origin.fail("an integer >= 1", value)
+    return int(value)
+
+
+def parse_bool(value: object, origin: Origin) -> bool:
+    """``True`` or ``False``."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise origin.fail("True or False", value)
+
+
+def parse_text(value: object, origin: Origin) -> str:
+    """A non-empty string."""
+    plain = _single(value)
+    if not isinstance(plain, str) or not plain.strip():
+        raise origin.fail("a non-empty string", value)
+    return plain.strip()
+
+
+def parse_name(value: object, origin: Origin) -> str:
+    """A dimension or variable name (a non-empty string without spaces)."""
+    name = parse_text(value, origin)
+    if any(ch.isspace() for ch in name):
+        raise origin.fail("one dimension or variable name", value)
+    return name
+
+
+def parse_scale(value: object, origin: Origin) -> Scale:
+    """``"linear"`` or ``"log"`` (any case)."""
+    plain = _single(value)
+    if isinstance(plain, str) and plain.strip().lower() in ("linear", "log"):
+        return "log" if plain.strip().lower() == "log" else "linear"
+    raise origin.fail("'linear' or 'log'", value)
+
+
+def parse_collapse(value: object, origin: Origin) -> Any:
+    """A reducer: ``"sum"``, ``"mean"``, ``"max"``, ``"min"``, or a callable."""
+    if callable(value):
+        return value
+    plain = _single(value)
+    if isinstance(plain, str):
+        for name in _COLLAPSES:
+            if plain.strip().lower() == name:
+                return name
+    raise origin.fail("one of 'sum', 'mean', 'max', 'min' (or, in Python, a callable)", value)
+
+
+def parse_collapse_axis(value: object, origin: Origin) -> int:
+    """The axis of 3-D (time, a, b) data to reduce, an integer (checked against each row's
+    data when it is drawn: 1 or 2, or -2 or -1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise origin.fail("an integer (1 or 2; axis 0 is time)", value)
+    return int(value)
+
+
+def parse_colormap(value: object, origin: Origin) -> Any:
+    """The name of a registered Matplotlib colormap (or, in Python, a ``Colormap``)."""
+    # Imported here: only a colormap check needs Matplotlib's registry.
+    import matplotlib
+    from matplotlib.colors import Colormap
+
+    if isinstance(value, Colormap):
+        return value
+    plain = _single(value)
+    if isinstance(plain, str) and plain.strip() in matplotlib.colormaps:
+        return plain.strip()
+    hint = ""
+    if isinstance(plain, str):
+        close = difflib.get_close_matches(plain.strip(), list(matplotlib.colormaps), n=1,
+                                          cutoff=0.75)
+        if close:
+            hint = f" Did you mean {close[0]!r}?"
+    raise origin.fail(
+        "the name of a Matplotlib colormap, such as 'viridis', 'plasma', 'inferno', "
+        "'magma', 'cividis' or 'jet'",
+        value,
+        hint,
+    )
+
+
+def parse_names(value: object, origin: Origin) -> tuple[str, ...]:
+    """Variable names from a list, or from one string separated by commas or spaces."""
+    plain = _plain(value)
+    items: list[object]
+    if isinstance(plain, str):
+        items = [part for part in re.split(r"[,\s]+", plain) if part]
+    elif isinstance(plain, list):
+        items = plain
+    else:
+        items = []
+    if not items or not all(isinstance(item, str) and item.strip() for item in items):
+        raise origin.fail(
+            "a list of variable names, or one string of names separated by commas or spaces",
+            value,
+        )
+    return tuple(str(item).strip() for item in items)
+
+
+_TIMES = ("ISO-8601 times (e.g. '2000-01-01T00:10:00Z'), UNIX seconds or datetime64 "
+          "values, one or a list")
+
+
+def _time_seconds(item: object) -> float | None:
+    if isinstance(item, dt.datetime):
+        # Naive datetimes are UTC, as datetime64 values are, whatever the local zone.
+        stamp = item if item.tzinfo else item.replace(tzinfo=dt.UTC)
+        return stamp.timestamp()
+    if isinstance(item, np.datetime64):
+        if np.isnat(item):
+            return None
+        return float(item.astype("datetime64[ns]").astype("int64")) / 1e9
+    if isinstance(item, str):
+        text = item.strip()
+        try:
+            return _time_seconds(float(text))
+        except ValueError:
+            pass
+        try:
+            # Python 3.11 reads ISO 8601 including a trailing "Z"; naive times are UTC.
+            return _time_seconds(dt.datetime.fromisoformat(text))
+        except ValueError:
+            return None
+    if isinstance(item, numbers.Real) and not isinstance(item, bool | np.bool_):
+        out = float(item)
+        return out if math.isfinite(out) else None
+    return None
+
+
+def parse_times(value: object, origin: Origin) -> tuple[float, ...]:
+    """Instants as UNIX seconds: ISO-8601 strings, numbers, datetimes or datetime64.
+
+    One value or a flat sequence; a string may hold several times separated by commas.
+    Times without a time zone are UTC.
+    """
+    if isinstance(value, str):
+        items: list[object] = [part for part in value.split(",") if part.strip()]
+    elif isinstance(value, bytes):
+        return parse_times(value.decode("utf-8", "replace"), origin)
+    elif isinstance(value, np.ndarray):
+        if value.ndim > 1:
+            raise origin.fail(_TIMES, value)
+        items = list(value.ravel())
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        items = [value]
+    out = []
+    for item in items:
+        if isinstance(item, np.ndarray) and item.ndim == 0:
+            item = item[()]
+        if isinstance(item, bytes):
+            item = item.decode("utf-8", "replace")
+        if isinstance(item, np.generic) and not isinstance(item, np.datetime64):
+            item = item.item()
+        seconds = _time_seconds(item)
+        if seconds is None:
+            raise origin.fail(_TIMES, value)
+        out.append(seconds)
+    return tuple(out)
+
+
+def parse_percentiles(value: object, origin: Origin) -> tuple[float, float]:
+    """A (low, high) pair of percentiles with 0 <= low < high <= 100."""
+    expected = "two numbers (low, high) with 0 <= low < high <= 100"
+    try:
+        low, high = (float(v) for v in value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise origin.fail(expected, value) from None
+    if not 0.0 <= low < high <= 100.0:
+        raise origin.fail(expected, value)
+    return low, high
+
+
+def parse_output_format(value: object, origin: Origin) -> str:
+    """An output format: ``"png"``, ``"pdf"`` or ``"svg"`` (any case)."""
+    plain = _single(value)
+    if isinstance(plain, str) and plain.strip().lower().lstrip(".") in OUTPUT_FORMATS:
+        return plain.strip().lower().lstrip(".")
+    names = ", ".join(repr(name) for name in OUTPUT_FORMATS)
+    raise origin.fail(f"one of {names}", value)
+
+
+# ---------------------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One option.
+
+    Attributes
+    ----------
+    name
+        Its name as a keyword argument and in dataset dicts.
+    level
+        ``"row"`` (one panel), ``"figure"`` (one item) or ``"run"`` (the batch).
+    parse
+        Its validator.
+    default
+        Its value when nobody sets it (None: unset, the renderer decides).
+    where
+        Where it may be set.
+    help
+        One line for documentation and ``--help``.
+    schema
+        The entry of ``$defs`` in ``schemas/plot-config.schema.json`` that describes its
+        values, for options a config file may set.
+    key
+        Its name in config files and attributes when it differs from ``name``.
+    """
+
+    name: str
+    level: Level
+    parse: Parser
+    default: Any
+    where: frozenset[Where]
+    help: str
+    schema: str | None = None
+    key: str | None = None
+
+    @property
+    def config_key(self) -> str:
+        """The option's name in config files and store attributes."""
+        return self.key or self.name
+
+
+_ALL: frozenset[Where] = frozenset({"argument", "dataset", "config", "attribute"})
+_ROW_META: frozenset[Where] = frozenset({"dataset", "config", "attribute"})
+_METADATA: frozenset[Where] = frozenset({"config", "attribute"})
+_FIGURE_ALL: frozenset[Where] = frozenset({"argument", "config", "attribute"})
+_ARGUMENT: frozenset[Where] = frozenset({"argument"})
+_ARGUMENT_ROW: frozenset[Where] = frozenset({"argument", "dataset"})
+
+#: Every option, once.
+OPTIONS: tuple[Option, ...] = (
+    # -- rows ----------------------------------------------------------------------------
+    Option("label", "row", parse_text, None, _ROW_META, "row title", "text"),
+    Option("y_label", "row", parse_text, None, _ROW_META,
+           "y axis label (default 'Energy (eV)')", "text"),
+    Option("z_label", "row", parse_text, None, _ROW_META,
+           "colour bar label (default 'Counts')", "text"),
+    Option("y_min", "row", parse_number, None, _ALL, "lower y limit", "number"),
+    Option("y_max", "row", parse_number, None, _ALL, "upper y limit", "number"),
+    Option("z_min", "row", parse_number, None, _ALL, "lower colour limit", "number"),
+    Option("z_max", "row", parse_number, None, _ALL, "upper colour limit", "number"),
+    Option("vmin", "row", parse_number, None, _ROW_META,
+           "lower colour limit, clamped by a global z_min", "number"),
+    Option("vmax", "row", parse_number, None, _ROW_META,
+           "upper colour limit, clamped by a global z_max", "number"),
+    Option("y_scale", "row", parse_scale, "linear", _ALL, "y axis scale", "scale"),
+    Option("z_scale", "row", parse_scale, "linear", _ALL, "colour scale", "scale"),
+    Option("colormap", "row", parse_colormap, "viridis", _ALL, "Matplotlib colormap",
+           "colormap"),
+    Option("collapse", "row", parse_collapse, "sum", _ALL,
+           "reducer of a 3-D variable's third dimension", "reducer"),
+    Option("collapse_axis", "row", parse_collapse_axis, 1, _ARGUMENT_ROW,
+           "axis of 3-D data to reduce (1 or 2)"),
+    Option("collapse_dim", "row", parse_name, None, _METADATA,
+           "dimension of a 3-D variable to reduce", "text"),
+    Option("y_dim", "row", parse_name, None, _METADATA,
+           "dimension of a variable to plot along y", "text"),
+    Option("gap_seconds", "row", parse_positive, None, _ALL,
+           "time spacing above which two records are separated by a gap", "positive"),
+    # -- figures -------------------------------------------------------------------------
+    Option("figure_title", "figure", parse_text, None, _FIGURE_ALL, "figure title",
+           "text", key="title"),
+    Option("rows", "figure", parse_names, None, _METADATA,
+           "which variables become rows, in order", "names"),
+    Option("vertical_lines", "figure", parse_times, (), _FIGURE_ALL,
+           "event times drawn as vertical lines", "times"),
+    Option("zoom_duration_minutes", "figure", parse_positive, None, _FIGURE_ALL,
+           "width of the zoom column around the events", "positive"),
+    Option("z_percentiles", "figure", parse_percentiles, (1.0, 99.0), _ARGUMENT,
+           "percentiles of the automatic colour limits"),
+    Option("dpi", "figure", parse_positive, 150.0, _ARGUMENT, "resolution of the figure"),
+    Option("output_format", "figure", parse_output_format, "png", _ARGUMENT,
+           "file format of the figures: png, pdf or svg"),
+    # -- runs ----------------------------------------------------------------------------
+    Option("flush_batch_size", "run", parse_positive_int, 10, _ARGUMENT,
+           "save progress every N finished items"),
+    Option("log_flush_batch_size", "run", parse_positive_int, None, _ARGUMENT,
+           "write the log every N records (default: flush_batch_size)"),
+    Option("max_workers", "run", parse_positive_int, None, _ARGUMENT,
+           "worker processes (default: all usable cores)"),
+    Option("max_in_flight", "run", parse_positive_int, None, _ARGUMENT,
+           "items submitted but not finished at any time"),
+    Option("item_timeout", "run", parse_positive, None, _ARGUMENT,
+           "seconds an item may take"),
+    Option("flush_interval_seconds", "run", parse_positive, 60.0, _ARGUMENT,
+           "save progress at least this often"),
+    Option("ignore_progress_json", "run", parse_bool, False, _ARGUMENT,
+           "ignore recorded progress and render everything"),
+    Option("install_signal_handlers", "run", parse_bool, True, _ARGUMENT,
+           "handle SIGINT and SIGTERM for the length of the run"),
+)
+
+_BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+
+
+def option(name: str) -> Option:
+    """The option called ``name`` (KeyError when there is none)."""
+    return _BY_NAME[name]
+
+
+def options_where(where: Where, level: Level | None = None) -> tuple[Option, ...]:
+    """The options that may be set at ``where`` (and of ``level``), in table order."""
+    return tuple(o for o in OPTIONS if where in o.where and (level is None or o.level == level))
+
+
+def parse_argument(name: str, value: object) -> Any:
+    """Check keyword argument ``name``: None is "unset" where the default is None."""
+    entry = _BY_NAME[name]
+    if value is None and entry.default is None:
+        return None
+    return entry.parse(value, Origin.argument(name))
+
+
+# ---------------------------------------------------------------------------------------
+# The figure options of a run: parsed once, frozen, sent to workers as they are
+# ---------------------------------------------------------------------------------------
+
+
+def describe_value(value: Any) -> Any:
+    """A readable JSON value for a setting (a callable by its qualified name)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list | tuple):
+        return [describe_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): describe_value(v) for k, v in value.items()}
+    name = getattr(value, "name", None)
+    if isinstance(name, str) and type(value).__name__.endswith("Colormap"):
+        return f"Colormap:{name}"
+    if callable(value):
+        module = getattr(value, "__module__", None) or type(value).__module__
+        qualname = getattr(value, "__qualname__", None) or type(value).__qualname__
+        return f"{module}.{qualname}"
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class FigureOptions:
+    """The figure-level options of a figure or a run, checked.
+
+    Row options here (``colormap``, ``y_scale``, limits, ...) are defaults for the rows
+    that set none. Build one with :meth:`parse`; derive one with :meth:`updated`.
+    """
+
+    colormap: Any = "viridis"
+    y_scale: Scale = "linear"
+    z_scale: Scale = "linear"
+    y_min: float | None = None
+    y_max: float | None = None
+    z_min: float | None = None
+    z_max: float | None = None
+    gap_seconds: float | None = None
+    z_percentiles: tuple[float, float] = (1.0, 99.0)
+    collapse_axis: int | None = 1
+    collapse: Any = "sum"
+    vertical_lines: tuple[float, ...] = ()
+    zoom_duration_minutes: float | None = None
+    figure_title: str | None = None
+    dpi: float = 150.0
+    output_format: str = "png"
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The option names a FigureOptions holds."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def parse(cls, values: Mapping[str, Any] | None = None) -> FigureOptions:
+        """Check keyword arguments (unset ones keep their defaults)."""
+        return cls().updated(values or {})
+
+    def updated(
+        self, values: Mapping[str, Any], origin: Callable[[str], Origin] = Origin.argument
+    ) -> FigureOptions:
+        """A copy with ``values`` checked and applied.
+
+        ``collapse_axis`` and ``vertical_lines`` accept None (no axis, no line); any other
+        None is refused unless the option's default is None.
+
+        Raises
+        ------
+        SettingError
+            For an unknown name or an unusable value.
+        """
+        unknown = sorted(set(values) - set(self.names()))
+        if unknown:
+            raise SettingError(
+                f"Unknown plotting option(s) {unknown}. Accepted: {sorted(self.names())}."
+            )
+        clean: dict[str, Any] = {}
+        for name, value in values.items():
+            entry = _BY_NAME[name]
+            if value is None and (entry.default is None or name == "collapse_axis"):
+                clean[name] = None
+            elif value is None and name == "vertical_lines":
+                clean[name] = ()
+            else:
+                clean[name] = entry.parse(value, origin(name))
+        return dataclasses.replace(self, **clean)
+
+    def describe(self) -> dict[str, Any]:
+        """The options as readable JSON values, for the progress file."""
+        return {f.name: describe_value(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def config_keys(level: Level | None = None) -> tuple[str, ...]:
+    """Names of the keys a config file or a store attribute may set (of ``level``)."""
+    return tuple(o.config_key for o in OPTIONS
+                 if "config" in o.where and (level is None or o.level == level))
+
+
+def by_config_key(key: str) -> Option | None:
+    """The option a config file or attribute calls ``key``, if any."""
+    for entry in OPTIONS:
+        if entry.config_key == key and "config" in entry.where:
+            return entry
+    return None

@@ -1,0 +1,196 @@
+"""Stores: the formats an archive may hold, in one table, and finding them.
+
+Each format is one :class:`StoreBackend` in :data:`BACKENDS` (Zarr and NetCDF are
+registered here). This package is the only code that imports a format's library (zarr,
+h5py, netCDF4); the rest of the package reaches stores through the functions below.
+
+To add a format, write a :class:`StoreBackend` and register it::
+
+    from batch_multi_plot_spectrogram.stores import StoreBackend, register_backend
+
+    class NpzBackend(StoreBackend):
+        name, description, suffixes = "npz", "NumPy archives (*.npz)", (".npz",)
+        ...
+
+    register_backend(NpzBackend())
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Container
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import StoreError, StoreNotFoundError
+from ._contract import GroupMeta, StoreBackend, VariableMeta
+from ._netcdf import NetCDFBackend
+from ._zarr import ZarrBackend
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = [
+    "BACKENDS",
+    "GroupMeta",
+    "StoreBackend",
+    "VariableMeta",
+    "backend_for",
+    "find_stores",
+    "open_group",
+    "read_groups",
+    "read_root_attrs",
+    "register_backend",
+    "store_format",
+]
+
+#: The registered formats, by name, in the order they are tried.
+BACKENDS: dict[str, StoreBackend] = {}
+
+
+def register_backend(backend: StoreBackend) -> StoreBackend:
+    """Add a store format to :data:`BACKENDS` (replacing one of the same name).
+
+    Returns the backend, so that a module can register as it defines.
+    """
+    if not isinstance(backend, StoreBackend):
+        raise TypeError(f"Expected a StoreBackend instance. Got {backend!r} instead.")
+    BACKENDS[backend.name] = backend
+    return backend
+
+
+register_backend(ZarrBackend())
+register_backend(NetCDFBackend())
+
+
+def _formats() -> str:
+    descriptions = [b.description for b in BACKENDS.values()]
+    if len(descriptions) < 2:
+        return "".join(descriptions)
+    return ", ".join(descriptions[:-1]) + " or " + descriptions[-1]
+
+
+def _what_to_pass() -> str:
+    return f"Pass a directory holding {_formats()}, or one such store."
+
+
+def backend_for(path: str | os.PathLike[str]) -> StoreBackend:
+    """The format of a store, from its name (and, for folders, their marker files).
+
+    Raises
+    ------
+    StoreNotFoundError
+        When ``path`` does not exist.
+    StoreError
+        When no registered format claims it.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise StoreNotFoundError(f"{str(path)!r} does not exist. {_what_to_pass()}")
+    for backend in BACKENDS.values():
+        if backend.matches(p):
+            return backend
+    if p.is_dir():
+        raise StoreError(
+            f"{str(path)!r} is a directory but not a store of any known format "
+            f"({_formats()}). Pass the archive directory to search it, or the store itself."
+        )
+    raise StoreError(
+        f"{str(path)!r} is not a store: expected one of {_formats()}. Got a file named "
+        f"{p.name!r} instead."
+    )
+
+
+def store_format(path: str | os.PathLike[str]) -> str:
+    """Tell which kind of store ``path`` is, from its name and content (``"zarr"``,
+    ``"netcdf4"``, ``"netcdf3"``, ...).
+
+    Raises
+    ------
+    StoreNotFoundError, StoreError
+        When it does not exist or is not a store of a known format.
+    """
+    absolute = str(Path(path).absolute())
+    return backend_for(absolute).check(absolute)
+
+
+def find_stores(path: str | os.PathLike[str]) -> list[str]:
+    """Every store under ``path``, searched recursively; ``path`` may be a store itself.
+
+    Folder stores are not searched inside. Hidden files and folders are skipped. Only
+    names are looked at here, except when ``path`` is a store itself.
+
+    Returns
+    -------
+    list of str
+        Absolute paths, sorted.
+
+    Raises
+    ------
+    StoreNotFoundError
+        When ``path`` does not exist or holds no store.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise StoreNotFoundError(f"{str(path)!r} does not exist. {_what_to_pass()}")
+    root = root.absolute()
+    if root.is_file() or any(b.matches(root) for b in BACKENDS.values() if b.directory):
+        store_format(root)
+        return [str(root)]
+    folders = [b for b in BACKENDS.values() if b.directory]
+    files = [b for b in BACKENDS.values() if not b.directory]
+    found: list[str] = []
+    for current, dirs, names in os.walk(root):
+        here = Path(current)
+        kept = []
+        for name in sorted(dirs):
+            if name.startswith("."):
+                continue
+            if any(b.matches(here / name) for b in folders):
+                found.append(str(here / name))  # a store: listed, not descended into
+            else:
+                kept.append(name)
+        dirs[:] = kept
+        found.extend(
+            str(here / name)
+            for name in names
+            if not name.startswith(".") and any(b.matches(here / name) for b in files)
+        )
+    if not found:
+        raise StoreNotFoundError(
+            f"No stores found under {str(path)!r}: it holds none of {_formats()}. Point to "
+            "the archive directory that holds them."
+        )
+    return sorted(found)
+
+
+def read_groups(store: str | os.PathLike[str], keys: Container[str]) -> list[GroupMeta]:
+    """Describe every group of a store (the root first), reading no data.
+
+    ``keys`` are the attribute names wanted. Raises :class:`StoreError` when the store
+    cannot be read.
+    """
+    path = str(Path(store).absolute())
+    backend = backend_for(path)
+    backend.check(path)
+    return backend.read_groups(path, keys)
+
+
+def read_root_attrs(store: str | os.PathLike[str], keys: Container[str]) -> dict[str, Any]:
+    """The store's root attributes among ``keys``, without describing its groups."""
+    path = str(Path(store).absolute())
+    return backend_for(path).read_root_attrs(path, keys)
+
+
+def open_group(
+    store: str | os.PathLike[str], group: str = "/", backend: StoreBackend | None = None
+) -> xr.Dataset:
+    """Open one group lazily as an :class:`xarray.Dataset` backed by dask (no data read).
+
+    Raises
+    ------
+    StoreError
+        When the group does not exist or cannot be opened.
+    """
+    path = str(Path(store).absolute())
+    return (backend or backend_for(path)).open_group(path, group)
