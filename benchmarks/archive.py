@@ -48,10 +48,16 @@ def orbit(index: int) -> xr.Dataset:
     dims = ("time", "pitch_angle", "energy")
     return xr.Dataset(
         {
-            "ees": (dims, rng.lognormal(1.0, 1.0, shape).astype("float32"),
-                    {"long_name": "Electron flux", "units": "counts/s"}),
-            "ies": (dims, rng.lognormal(0.5, 1.0, shape).astype("float32"),
-                    {"long_name": "Ion flux", "units": "counts/s"}),
+            "ees": (
+                dims,
+                rng.lognormal(1.0, 1.0, shape).astype("float32"),
+                {"long_name": "Electron flux", "units": "counts/s"},
+            ),
+            "ies": (
+                dims,
+                rng.lognormal(0.5, 1.0, shape).astype("float32"),
+                {"long_name": "Ion flux", "units": "counts/s"},
+            ),
         },
         coords={
             "time": start + np.arange(N_TIME) * np.timedelta64(2500, "ms"),
@@ -71,8 +77,7 @@ def build(folder: Path, n: int) -> tuple[Path, Path]:
     for index in range(n):
         ds = orbit(index)
         ds.to_zarr(daily / f"day_{index:03d}.zarr", mode="w", consolidated=False)
-        ds.to_zarr(single / "all.zarr", group=f"day_{index:03d}", mode="a",
-                   consolidated=False)
+        ds.to_zarr(single / "all.zarr", group=f"day_{index:03d}", mode="a", consolidated=False)
     return daily, single
 
 
@@ -107,8 +112,13 @@ def timed(archive: Path, out: Path, workers: int) -> tuple[float, int, int]:
     shutil.rmtree(out, ignore_errors=True)
     with PeakRSS() as rss:
         start = time.perf_counter()
-        run = render_archive(archive, out / "plots", progress_dir=out / "progress",
-                             max_workers=workers, progress_bar=False)
+        run = render_archive(
+            archive,
+            out / "plots",
+            progress_dir=out / "progress",
+            max_workers=workers,
+            progress_bar=False,
+        )
         seconds = time.perf_counter() - start
     return seconds, run.counts()["ok"], rss.peak
 
@@ -130,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     peaks: dict[str, list[int]] = {name: [] for name in cases}
     names = list(cases)
     for repeat in range(args.repeats):
-        order = names[repeat % len(names):] + names[:repeat % len(names)]
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
         for name in order:
             archive, workers = cases[name]
             took, ok, peak = timed(archive, work / "out", workers)
@@ -139,26 +149,38 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             seconds[name].append(took)
             peaks[name].append(peak)
-            print(f"repeat {repeat + 1} {name:<22} {took:6.2f} s  "
-                  f"{args.stores / took:5.2f} items/s  peak {peak / 1e6:6.0f} MB", flush=True)
+            print(
+                f"repeat {repeat + 1} {name:<22} {took:6.2f} s  "
+                f"{args.stores / took:5.2f} items/s  peak {peak / 1e6:6.0f} MB",
+                flush=True,
+            )
     med = {name: statistics.median(values) for name, values in seconds.items()}
     print()
     print(f"{'case':<24}{'median s':>10}{'items/s':>10}{'peak MB':>10}")
     for name in names:
-        print(f"{name:<24}{med[name]:>10.2f}{args.stores / med[name]:>10.2f}"
-              f"{max(peaks[name]) / 1e6:>10.0f}")
-    per_repeat_speedup = [a / b for a, b in zip(seconds["daily, 1 worker"],
-                                                 seconds["daily, 2 workers"], strict=True)]
-    per_repeat_cost = [a / b for a, b in zip(seconds["daily, 2 workers"],
-                                              seconds["one store, 2 workers"], strict=True)]
+        print(
+            f"{name:<24}{med[name]:>10.2f}{args.stores / med[name]:>10.2f}"
+            f"{max(peaks[name]) / 1e6:>10.0f}"
+        )
+    per_repeat_speedup = [
+        a / b for a, b in zip(seconds["daily, 1 worker"], seconds["daily, 2 workers"], strict=True)
+    ]
+    per_repeat_cost = [
+        a / b
+        for a, b in zip(seconds["daily, 2 workers"], seconds["one store, 2 workers"], strict=True)
+    ]
     print()
-    print(f"2 workers vs 1 (daily): {med['daily, 1 worker'] / med['daily, 2 workers']:.2f}x "
-          f"(median of per-repeat ratios {statistics.median(per_repeat_speedup):.2f}; "
-          "target >= 1.8)")
-    print(f"daily vs one store (2 workers): "
-          f"{med['daily, 2 workers'] / med['one store, 2 workers']:.3f}x "
-          f"(median of per-repeat ratios {statistics.median(per_repeat_cost):.3f}; "
-          "target <= 1.15)")
+    print(
+        f"2 workers vs 1 (daily): {med['daily, 1 worker'] / med['daily, 2 workers']:.2f}x "
+        f"(median of per-repeat ratios {statistics.median(per_repeat_speedup):.2f}; "
+        "target >= 1.8)"
+    )
+    print(
+        f"daily vs one store (2 workers): "
+        f"{med['daily, 2 workers'] / med['one store, 2 workers']:.3f}x "
+        f"(median of per-repeat ratios {statistics.median(per_repeat_cost):.3f}; "
+        "target <= 1.15)"
+    )
     print(f"load average at the end: {', '.join(f'{v:.2f}' for v in psutil.getloadavg())}")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -167,5 +189,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-

@@ -61,8 +61,14 @@ def tiny_item(item: int, rss_dir: str | None = None) -> list[dict[str, Any]]:
         rss = psutil.Process().memory_info().rss
         Path(rss_dir, f"{item}.{os.getpid()}").write_text(str(rss))
     rng = np.random.default_rng(item)
-    return [{"x": 946684800.0 + 4.0 * np.arange(60), "y": np.geomspace(10, 1e4, 16),
-             "data": rng.gamma(2.0, 50.0, (60, 16)), "label": "EES"}]
+    return [
+        {
+            "x": 946684800.0 + 4.0 * np.arange(60),
+            "y": np.geomspace(10, 1e4, 16),
+            "data": rng.gamma(2.0, 50.0, (60, 16)),
+            "label": "EES",
+        }
+    ]
 
 
 def nothing(item: int) -> list[dict[str, Any]]:
@@ -84,12 +90,21 @@ def bench_serial(repeats: int, n_items: int = 20) -> dict[str, float]:
         floor.append(_median(floor_seconds(3)))
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
-            generic_batch_plot(range(n_items), folder, standard_item, executor="serial",
-                               progress_bar=False, **STANDARD_OPTIONS)
+            generic_batch_plot(
+                range(n_items),
+                folder,
+                standard_item,
+                executor="serial",
+                progress_bar=False,
+                **STANDARD_OPTIONS,
+            )
             per_item.append((time.perf_counter() - started) / n_items)
             median_item.append(_median(_item_seconds(Path(folder, "generic_progress.json.log"))))
-    return {"per_item": _median(per_item), "median_item": _median(median_item),
-            "floor": _median(floor)}
+    return {
+        "per_item": _median(per_item),
+        "median_item": _median(median_item),
+        "floor": _median(floor),
+    }
 
 
 def bench_workers(repeats: int, n_items: int) -> dict[int, float]:
@@ -105,14 +120,26 @@ def bench_workers(repeats: int, n_items: int) -> dict[int, float]:
             for future in [pool.submit(warm_up, 0) for _ in range(workers)]:
                 future.result()
             with tempfile.TemporaryDirectory() as folder:
-                generic_batch_plot(range(2 * workers), folder, standard_item, executor=pool,
-                                   progress_bar=False, **STANDARD_OPTIONS)
+                generic_batch_plot(
+                    range(2 * workers),
+                    folder,
+                    standard_item,
+                    executor=pool,
+                    progress_bar=False,
+                    **STANDARD_OPTIONS,
+                )
         for _ in range(repeats):
             for workers, pool in pools.items():
                 with tempfile.TemporaryDirectory() as folder:
                     started = time.perf_counter()
-                    generic_batch_plot(range(n_items), folder, standard_item, executor=pool,
-                                       progress_bar=False, **STANDARD_OPTIONS)
+                    generic_batch_plot(
+                        range(n_items),
+                        folder,
+                        standard_item,
+                        executor=pool,
+                        progress_bar=False,
+                        **STANDARD_OPTIONS,
+                    )
                     rates[workers].append(n_items / (time.perf_counter() - started))
     finally:
         for pool in pools.values():
@@ -136,9 +163,14 @@ def bench_memory(n_items: int = 1000) -> dict[str, float]:
         watcher = threading.Thread(target=watch)
         watcher.start()
         try:
-            generic_batch_plot(range(n_items), folder,
-                               functools.partial(tiny_item, rss_dir=rss_dir), max_workers=2,
-                               progress_bar=False, dpi=50)
+            generic_batch_plot(
+                range(n_items),
+                folder,
+                functools.partial(tiny_item, rss_dir=rss_dir),
+                max_workers=2,
+                progress_bar=False,
+                dpi=50,
+            )
         finally:
             driver["1000"] = me.memory_info().rss
             done.set()
@@ -173,8 +205,14 @@ def bench_bookkeeping(repeats: int, n_keys: int = 100_000) -> dict[str, float]:
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
-            generic_batch_plot(range(20_000), folder, nothing, executor="serial",
-                               flush_batch_size=1_000_000, progress_bar=False)
+            generic_batch_plot(
+                range(20_000),
+                folder,
+                nothing,
+                executor="serial",
+                flush_batch_size=1_000_000,
+                progress_bar=False,
+            )
             per_item.append((time.perf_counter() - started) / 20_000)
     return {"save": _median(saves), "size_mb": size / 1e6, "driver_per_item": _median(per_item)}
 
@@ -184,16 +222,18 @@ def bench_resume(repeats: int, n_items: int = 100_000) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         # Record every item complete, with a (stand-in) PNG for each.
         generic_batch_plot([], folder, tiny_item, progress_bar=False, dpi=50)
-        progress, _ = Progress.load(Path(folder, "generic_progress.json"), folder,
-                                    _settings_of(folder))
+        progress, _ = Progress.load(
+            Path(folder, "generic_progress.json"), folder, _settings_of(folder)
+        )
         for i in range(n_items):
             progress.record(str(i), "ok", i)
             Path(folder, f"{i}.png").touch()
         progress.save()
         for _ in range(repeats):
             started = time.perf_counter()
-            result = generic_batch_plot(range(n_items), folder, tiny_item, progress_bar=False,
-                                        dpi=50)
+            result = generic_batch_plot(
+                range(n_items), folder, tiny_item, progress_bar=False, dpi=50
+            )
             times.append(time.perf_counter() - started)
             assert len(result) == n_items and set(result.values()) == {"ok"}
     return {"resume": _median(times)}
@@ -215,8 +255,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer items, for a smoke run")
     args = parser.parse_args()
     repeats = args.repeats
-    print(f"cores usable: {len(os.sched_getaffinity(0))}; load average: "
-          f"{os.getloadavg()[0]:.2f}; medians of {repeats} run(s)\n")
+    print(
+        f"cores usable: {len(os.sched_getaffinity(0))}; load average: "
+        f"{os.getloadavg()[0]:.2f}; medians of {repeats} run(s)\n"
+    )
 
     memory = bench.bench_memory(200 if args.quick else 1000)  # first: a fresh process
     serial = bench.bench_serial(repeats, 6 if args.quick else 20)
@@ -235,10 +277,14 @@ def main() -> None:
     print(f"  ratio 2 / 1                 {rates[2] / rates[1]:.2f}x\n")
 
     print("resident memory, tiny items, 2 workers:")
-    print(f"  driver at item 10 / 1,000   {memory['driver_10']:.0f} MB / "
-          f"{memory['driver_1000']:.0f} MB")
-    print(f"  worker at item 10 / 1,000   {memory['worker_10']:.0f} MB / "
-          f"{memory['worker_1000']:.0f} MB\n")
+    print(
+        f"  driver at item 10 / 1,000   {memory['driver_10']:.0f} MB / "
+        f"{memory['driver_1000']:.0f} MB"
+    )
+    print(
+        f"  worker at item 10 / 1,000   {memory['worker_10']:.0f} MB / "
+        f"{memory['worker_1000']:.0f} MB\n"
+    )
 
     book = bench.bench_bookkeeping(repeats)
     per_item_2 = 1.0 / rates[2]

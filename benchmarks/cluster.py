@@ -60,13 +60,15 @@ def nothing(item: int) -> list[dict[str, Any]]:
     return []
 
 
-def _seconds_per_item(n_items: int, build: Callable[[int], Any], run_on: dict[str, Any],
-                      **options: Any) -> tuple[float, float]:
+def _seconds_per_item(
+    n_items: int, build: Callable[[int], Any], run_on: dict[str, Any], **options: Any
+) -> tuple[float, float]:
     """Wall seconds per item, and the median seconds of an item inside its worker."""
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        result = generic_batch_plot(range(n_items), folder, build, progress_bar=False,
-                                    **run_on, **options)
+        result = generic_batch_plot(
+            range(n_items), folder, build, progress_bar=False, **run_on, **options
+        )
         seconds = time.perf_counter() - started
         log_text = Path(folder, "generic_progress.json.log").read_text()
     assert len(result) == n_items, result
@@ -90,12 +92,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs per executor (median)")
     parser.add_argument("--items", type=int, default=20, help="standard items per run")
-    parser.add_argument("--empty-items", type=int, default=300,
-                        help="items with nothing to plot per run")
+    parser.add_argument(
+        "--empty-items", type=int, default=300, help="items with nothing to plot per run"
+    )
     args = parser.parse_args()
-    print(f"cores usable: {len(os.sched_getaffinity(0))}; load average: "
-          f"{os.getloadavg()[0]:.2f}; {WORKERS} worker processes each; medians of "
-          f"{args.repeats} run(s)\n")
+    print(
+        f"cores usable: {len(os.sched_getaffinity(0))}; load average: "
+        f"{os.getloadavg()[0]:.2f}; {WORKERS} worker processes each; medians of "
+        f"{args.repeats} run(s)\n"
+    )
 
     pool = local_process_pool(max_workers=WORKERS)
     try:
@@ -108,8 +113,7 @@ def main() -> None:
             _warm_pool(pool)
             assert len(set(client.run(bench.warm_up).values())) == WORKERS
             for run_on in executors.values():  # figures built once in every worker
-                _seconds_per_item(2 * WORKERS, bench.standard_item, run_on,
-                                  **STANDARD_OPTIONS)
+                _seconds_per_item(2 * WORKERS, bench.standard_item, run_on, **STANDARD_OPTIONS)
                 _seconds_per_item(WORKERS, bench.nothing, run_on)
 
             standard: dict[str, list[float]] = {name: [] for name in executors}
@@ -121,12 +125,13 @@ def main() -> None:
                 names = list(executors) if repeat % 2 == 0 else list(reversed(executors))
                 for name in names:
                     wall, in_item = _seconds_per_item(
-                        args.items, bench.standard_item, executors[name],
-                        **STANDARD_OPTIONS)
+                        args.items, bench.standard_item, executors[name], **STANDARD_OPTIONS
+                    )
                     standard[name].append(wall)
                     inside[name].append(in_item)
-                    empty[name].append(_seconds_per_item(
-                        args.empty_items, bench.nothing, executors[name])[0])
+                    empty[name].append(
+                        _seconds_per_item(args.empty_items, bench.nothing, executors[name])[0]
+                    )
     finally:
         pool.shutdown()
 
@@ -138,12 +143,18 @@ def main() -> None:
     print(f"  local processes             {local:.3f} s")
     print(f"  dask LocalCluster           {dask:.3f} s")
     print(f"  ratio cluster / local       {dask / local:.3f}x")
-    print(f"  one item inside its worker  local {local_inside:.3f} s, cluster "
-          f"{dask_inside:.3f} s (ratio {dask_inside / local_inside:.3f}x)")
-    print(f"  pixels-only floor           {floor_s:.3f} s per figure, "
-          f"{floor_s / WORKERS:.3f} s per item on {WORKERS} workers")
-    print(f"  ratio to that floor         local {local / (floor_s / WORKERS):.2f}x, "
-          f"cluster {dask / (floor_s / WORKERS):.2f}x\n")
+    print(
+        f"  one item inside its worker  local {local_inside:.3f} s, cluster "
+        f"{dask_inside:.3f} s (ratio {dask_inside / local_inside:.3f}x)"
+    )
+    print(
+        f"  pixels-only floor           {floor_s:.3f} s per figure, "
+        f"{floor_s / WORKERS:.3f} s per item on {WORKERS} workers"
+    )
+    print(
+        f"  ratio to that floor         local {local / (floor_s / WORKERS):.2f}x, "
+        f"cluster {dask / (floor_s / WORKERS):.2f}x\n"
+    )
     print(f"items with nothing to plot ({args.empty_items} items), seconds per item:")
     print(f"  local processes             {local_empty * 1000:.2f} ms")
     print(f"  dask LocalCluster           {dask_empty * 1000:.2f} ms")

@@ -96,12 +96,16 @@ def main() -> None:
             fn()
             times[name].append(time.perf_counter() - start)
     floor = statistics.median(times["floor"])
-    print(f"standard workload, {args.repeats} repeats, medians (seconds per figure, data to "
-          "PNG bytes)")
+    print(
+        f"standard workload, {args.repeats} repeats, medians (seconds per figure, data to "
+        "PNG bytes)"
+    )
     for name, values in times.items():
         med = statistics.median(values)
-        print(f"  {name:<14} {med:7.3f} s   {med / floor:5.2f} x floor   "
-              f"(min {min(values):.3f}, max {max(values):.3f})")
+        print(
+            f"  {name:<14} {med:7.3f} s   {med / floor:5.2f} x floor   "
+            f"(min {min(values):.3f}, max {max(values):.3f})"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:.0f} MB")
     png = render_png(datasets, figure_title="orbit", **STANDARD_OPTIONS)

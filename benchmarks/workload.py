@@ -32,8 +32,9 @@ def standard_datasets(seed: int = 0) -> list[dict[str, Any]]:
     y = np.geomspace(30_000.0, 4.0, N_ENERGY)
     rows = []
     for i in range(N_ROWS):
-        data = rng.lognormal(mean=1.0 + 0.3 * i, sigma=1.0,
-                             size=(N_TIME, N_PITCH, N_ENERGY)).astype("float32")
+        data = rng.lognormal(
+            mean=1.0 + 0.3 * i, sigma=1.0, size=(N_TIME, N_PITCH, N_ENERGY)
+        ).astype("float32")
         data[rng.random(data.shape) < 0.02] = np.nan
         rows.append({"x": x, "y": y, "data": data, "label": f"row {i}"})
     return rows
@@ -61,8 +62,12 @@ def floor_seconds(repeats: int = 5, seed: int = 0) -> list[float]:
                 h = round(ax.bbox.height)
                 rows = np.linspace(0, matrix.shape[1] - 1, h).astype(int)
                 cols = np.linspace(0, matrix.shape[0] - 1, w).astype(int)
-                ax.imshow(matrix[np.ix_(cols, rows)].T, interpolation="none",
-                          aspect="auto", origin="lower")
+                ax.imshow(
+                    matrix[np.ix_(cols, rows)].T,
+                    interpolation="none",
+                    aspect="auto",
+                    origin="lower",
+                )
             grid.colorbars[i].set_axis_off()
         buf = io.BytesIO()
         fig.savefig(buf, format="png")

@@ -112,7 +112,10 @@ class StoreContract:
         cube = ds["ees"].values.astype("float64")
         cube[cube == np.float32(FILL)] = np.nan
         expected: dict[str, Callable[..., Any]] = {
-            "sum": np.nansum, "mean": np.nanmean, "max": np.nanmax, "min": np.nanmin
+            "sum": np.nansum,
+            "mean": np.nanmean,
+            "max": np.nanmax,
+            "min": np.nanmin,
         }
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # numpy's all-NaN slice notice

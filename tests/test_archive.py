@@ -40,9 +40,12 @@ FAST: dict[str, Any] = {"install_signal_handlers": False, "progress_bar": False}
 
 def small_archive(folder: Path, n_stores: int = 2) -> Path:
     for number in range(n_stores):
-        write_store(folder / f"day_{number}.zarr", "zarr3",
-                    {"/": spectrogram_group(n_time=40, n_energy=8, seed=number)},
-                    root_attrs={"z_scale": "log", "y_scale": "log"})
+        write_store(
+            folder / f"day_{number}.zarr",
+            "zarr3",
+            {"/": spectrogram_group(n_time=40, n_energy=8, seed=number)},
+            root_attrs={"z_scale": "log", "y_scale": "log"},
+        )
     return folder
 
 
@@ -92,8 +95,9 @@ def test_the_progress_file_records_the_settings_used_readably(tmp_path: Path) ->
     archive = small_archive(tmp_path / "archive", 1)
     config = tmp_path / "plot.toml"
     config.write_text('[groups."/"]\nzoom_duration_minutes = 3\n', encoding="utf-8")
-    render_archive(archive, tmp_path / "plots", colormap="plasma", config=config,
-                   executor="serial", **FAST)
+    render_archive(
+        archive, tmp_path / "plots", colormap="plasma", config=config, executor="serial", **FAST
+    )
     settings = json.loads((archive / "day_0.zarr.progress.json").read_text())["settings"]
     assert settings["colormap"] == "plasma"
     assert settings["output_format"] == "png"
@@ -105,10 +109,14 @@ def test_the_progress_file_records_the_settings_used_readably(tmp_path: Path) ->
         # batch core raises (seen here through the same progress file).
         from batch_multi_plot_spectrogram.batch._progress import Progress
 
-        Progress.load(archive / "day_0.zarr.progress.json", str(tmp_path / "plots/day_0.zarr"),
-                      {**settings, "colormap": "viridis"})
-    run = render_archive(archive, tmp_path / "plots", colormap="viridis", config=config,
-                         executor="serial", **FAST)
+        Progress.load(
+            archive / "day_0.zarr.progress.json",
+            str(tmp_path / "plots/day_0.zarr"),
+            {**settings, "colormap": "viridis"},
+        )
+    run = render_archive(
+        archive, tmp_path / "plots", colormap="viridis", config=config, executor="serial", **FAST
+    )
     (refused,) = run.refused
     assert 'colormap: recorded "plasma", now "viridis"' in refused.message
     assert isinstance(refused.error, ProgressFileError)
@@ -144,8 +152,14 @@ def test_pdf_and_svg_are_valid_files_with_the_picture(tmp_path: Path) -> None:
     pypdf = pytest.importorskip("pypdf")
     archive = small_archive(tmp_path / "archive", 1)
     for fmt in ("pdf", "svg"):
-        run = render_archive(archive, tmp_path / fmt, output_format=fmt, executor="serial",
-                             progress_dir=tmp_path / f"progress_{fmt}", **FAST)
+        run = render_archive(
+            archive,
+            tmp_path / fmt,
+            output_format=fmt,
+            executor="serial",
+            progress_dir=tmp_path / f"progress_{fmt}",
+            **FAST,
+        )
         assert run.counts()["ok"] == 1
     pdf = tmp_path / "pdf" / "day_0.zarr" / "root.pdf"
     reader = pypdf.PdfReader(pdf)
@@ -170,8 +184,15 @@ def test_pdf_and_svg_are_valid_files_with_the_picture(tmp_path: Path) -> None:
         assert panel.size[0] > 1000
     # The same run twice gives the same bytes: no creation date is written.
     first = pdf.read_bytes()
-    render_archive(archive, tmp_path / "pdf", output_format="pdf", executor="serial",
-                   progress_dir=tmp_path / "progress_pdf", ignore_progress_json=True, **FAST)
+    render_archive(
+        archive,
+        tmp_path / "pdf",
+        output_format="pdf",
+        executor="serial",
+        progress_dir=tmp_path / "progress_pdf",
+        ignore_progress_json=True,
+        **FAST,
+    )
     assert pdf.read_bytes() == first
 
 
@@ -192,14 +213,18 @@ class NpzBackend(StoreBackend):
         with np.load(path) as arrays:
             return xr.Dataset(
                 {"flux": (("time", "energy"), arrays["flux"])},
-                coords={"time": arrays["time"],
-                        "energy": ("energy", arrays["energy"], {"units": "eV"})},
+                coords={
+                    "time": arrays["time"],
+                    "energy": ("energy", arrays["energy"], {"units": "eV"}),
+                },
             )
 
     def read_groups(self, path: str, keys: Any) -> list[GroupMeta]:
         ds = self._dataset(path)
-        variables = {str(n): VariableMeta(str(n), tuple(map(str, v.dims)), v.dtype.kind,
-                                          dict(v.attrs)) for n, v in ds.variables.items()}
+        variables = {
+            str(n): VariableMeta(str(n), tuple(map(str, v.dims)), v.dtype.kind, dict(v.attrs))
+            for n, v in ds.variables.items()
+        }
         return [GroupMeta(path, "/", {}, variables)]
 
     def open_group(self, path: str, group: str) -> xr.Dataset:
@@ -213,21 +238,25 @@ def npz_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     archive = tmp_path / "archive"
     archive.mkdir()
     for day in range(2):
-        np.savez(archive / f"day_{day}.npz",
-                 time=np.datetime64("2000-01-01", "ns") + np.arange(30) * np.timedelta64(4, "s"),
-                 energy=np.geomspace(10, 1e4, 12),
-                 flux=rng.gamma(2.0, 10.0, (30, 12)))
+        np.savez(
+            archive / f"day_{day}.npz",
+            time=np.datetime64("2000-01-01", "ns") + np.arange(30) * np.timedelta64(4, "s"),
+            energy=np.geomspace(10, 1e4, 12),
+            flux=rng.gamma(2.0, 10.0, (30, 12)),
+        )
     return archive
 
 
 def test_a_store_format_registered_in_a_few_lines_renders_an_archive(
     npz_archive: Path, tmp_path: Path
 ) -> None:
-    assert find_stores(npz_archive) == [str(npz_archive / "day_0.npz"),
-                                        str(npz_archive / "day_1.npz")]
+    assert find_stores(npz_archive) == [
+        str(npz_archive / "day_0.npz"),
+        str(npz_archive / "day_1.npz"),
+    ]
     # Worker processes get the format with the items: nothing to register there.
     run = render_archive(npz_archive, tmp_path / "plots", max_workers=2, **FAST)
     assert by_group(run) == {"day_0.npz:/": "ok", "day_1.npz:/": "ok"}
-    assert sorted(p.relative_to(tmp_path / "plots").as_posix()
-                  for p in (tmp_path / "plots").rglob("*.png")) == [
-        "day_0.npz/root.png", "day_1.npz/root.png"]
+    assert sorted(
+        p.relative_to(tmp_path / "plots").as_posix() for p in (tmp_path / "plots").rglob("*.png")
+    ) == ["day_0.npz/root.png", "day_1.npz/root.png"]

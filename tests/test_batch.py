@@ -156,7 +156,8 @@ def test_spec_per_row_overrides_example(tmp_path, monkeypatch):
 
     items = ["orbit_001", "orbit_002"]
     assert generic_batch_plot(items, "plots_generic", load_datasets_for_item) == {
-        "orbit_001": "ok", "orbit_002": "ok"
+        "orbit_001": "ok",
+        "orbit_002": "ok",
     }
     assert_png(tmp_path / "plots_generic" / "orbit_002.png")
 
@@ -207,13 +208,17 @@ def test_statuses_reasons_and_tracebacks(tmp_path, executor):
     assert result == EXPECTED
     document = read_progress(tmp_path)
     assert sorted(document["errors"]) == sorted(k for k, v in EXPECTED.items() if v == "error")
-    assert sorted(document["no_data"]) == sorted(
-        k for k, v in EXPECTED.items() if v == "no_data")
+    assert sorted(document["no_data"]) == sorted(k for k, v in EXPECTED.items() if v == "no_data")
     assert document["completed_items"] == ["good"]
     assert "Traceback" not in (tmp_path / "generic_progress.json").read_text()
-    assert sorted(os.listdir(tmp_path)) == sorted([
-        "good.png", "generic_progress.json", "generic_progress.json.lock",
-        "generic_progress.json.log"])
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [
+            "good.png",
+            "generic_progress.json",
+            "generic_progress.json.lock",
+            "generic_progress.json.log",
+        ]
+    )
     log_text = (tmp_path / "generic_progress.json.log").read_text()
     reasons = {
         "raises": "ValueError: the loader broke on purpose",
@@ -297,12 +302,17 @@ def test_bad_item_stops_the_batch_with_a_clear_error_after_saving(tmp_path):
 
 
 def test_output_name_fn_folders_and_collisions(tmp_path):
-    result = run(["a", "b"], tmp_path, rows_for,
-                 output_name_fn=lambda key: f"nested/deeper/{key}.png")
+    result = run(
+        ["a", "b"], tmp_path, rows_for, output_name_fn=lambda key: f"nested/deeper/{key}.png"
+    )
     assert result == {"a": "ok", "b": "ok"}
     assert_png(tmp_path / "nested" / "deeper" / "a.png")
-    clash = run(["c", "d", "e"], tmp_path / "clash", rows_for,
-                output_name_fn=lambda key: "../escape.png" if key == "e" else "same.png")
+    clash = run(
+        ["c", "d", "e"],
+        tmp_path / "clash",
+        rows_for,
+        output_name_fn=lambda key: "../escape.png" if key == "e" else "same.png",
+    )
     assert clash == {"c": "ok", "d": "error", "e": "error"}
     log_text = (tmp_path / "clash" / "generic_progress.json.log").read_text()
     assert "which item 'c' already uses" in log_text
@@ -318,12 +328,16 @@ def test_option_precedence_item_plot_over_callables_over_call(tmp_path):
 
     def build(item):
         if item == "c":
-            return ItemPlot(datasets=rows_for(item),
-                            options={"figure_title": "from ItemPlot", "vertical_lines": [X[30]]})
+            return ItemPlot(
+                datasets=rows_for(item),
+                options={"figure_title": "from ItemPlot", "vertical_lines": [X[30]]},
+            )
         return rows_for(item)
 
     result = run(
-        ["a", "b", "c"], tmp_path, build,
+        ["a", "b", "c"],
+        tmp_path,
+        build,
         vertical_lines=[X[10]],
         vertical_lines_fn=lambda item: [X[20]] if item == "b" else None,
         title_fn=lambda item: None if item == "a" else f"title {item}",
@@ -331,19 +345,24 @@ def test_option_precedence_item_plot_over_callables_over_call(tmp_path):
     assert result == dict.fromkeys("abc", "ok")
     expected_titles = {"a": "a", "b": "title b", "c": "from ItemPlot"}
     for key in "abc":
-        expected = render_png(rows_for(key), figure_title=expected_titles[key],
-                              vertical_lines=[lines[key]], **FAST)
+        expected = render_png(
+            rows_for(key), figure_title=expected_titles[key], vertical_lines=[lines[key]], **FAST
+        )
         assert (tmp_path / f"{key}.png").read_bytes() == expected, key
     # The test can tell: the default title gives another picture.
-    assert render_png(rows_for("c"), figure_title="c", vertical_lines=[X[30]], **FAST) != \
-        (tmp_path / "c.png").read_bytes()
+    assert (
+        render_png(rows_for("c"), figure_title="c", vertical_lines=[X[30]], **FAST)
+        != (tmp_path / "c.png").read_bytes()
+    )
 
 
 def test_unknown_item_plot_option_is_an_item_error(tmp_path):
     result = run(["a"], tmp_path, lambda item: ItemPlot(rows_for(item), {"colour": "red"}))
     assert result == {"a": "error"}
-    assert "ItemPlot.options has unknown key(s) ['colour']" in \
-        (tmp_path / "generic_progress.json.log").read_text()
+    assert (
+        "ItemPlot.options has unknown key(s) ['colour']"
+        in (tmp_path / "generic_progress.json.log").read_text()
+    )
 
 
 # -- persistence ----------------------------------------------------------------------------------
@@ -392,13 +411,16 @@ def test_resume_retries_errors_and_a_success_leaves_errors(tmp_path):
         return rows_for(item)
 
     items = ["a", "b", "nothing", "d"]
-    assert run(items, tmp_path, build) == {"a": "ok", "b": "error", "nothing": "no_data",
-                                           "d": "ok"}
+    assert run(items, tmp_path, build) == {
+        "a": "ok",
+        "b": "error",
+        "nothing": "no_data",
+        "d": "ok",
+    }
     assert read_progress(tmp_path)["errors"] == ["b"]
     flag.touch()
     calls.clear()
-    assert run(items, tmp_path, build) == {"a": "ok", "b": "ok", "nothing": "no_data",
-                                           "d": "ok"}
+    assert run(items, tmp_path, build) == {"a": "ok", "b": "ok", "nothing": "no_data", "d": "ok"}
     assert calls == ["b"]  # only the failed item ran again
     document = read_progress(tmp_path)
     assert document["errors"] == [] and sorted(document["completed_items"]) == ["a", "b", "d"]
@@ -440,8 +462,10 @@ def test_changed_settings_refuse_to_skip(tmp_path):
     with pytest.raises(ProgressFileError, match="build_datasets_fn: recorded"):
         run(["a", "b"], tmp_path, rows_for)
     assert calls == [] and progress.read_bytes() == before
-    assert run(["a", "b"], tmp_path, build, colormap="plasma",
-               ignore_progress_json=True) == {"a": "ok", "b": "ok"}
+    assert run(["a", "b"], tmp_path, build, colormap="plasma", ignore_progress_json=True) == {
+        "a": "ok",
+        "b": "ok",
+    }
     assert calls == ["a", "b"]
     assert read_progress(tmp_path)["settings"]["colormap"] == "plasma"
 
@@ -471,8 +495,13 @@ def test_corrupt_progress_file_stops_before_rendering(tmp_path):
 
 
 def test_relative_and_absolute_progress_and_log_paths(tmp_path):
-    run(["a"], tmp_path / "out", rows_for, progress_json_path="state/p.json",
-        log_path="logs/run.log")
+    run(
+        ["a"],
+        tmp_path / "out",
+        rows_for,
+        progress_json_path="state/p.json",
+        log_path="logs/run.log",
+    )
     assert read_progress(tmp_path / "out" / "state", "p.json")["completed_items"] == ["a"]
     assert "batch finished" in (tmp_path / "out" / "logs" / "run.log").read_text()
     elsewhere = tmp_path / "elsewhere" / "p.json"
@@ -487,17 +516,16 @@ def test_lambdas_and_closures_run_in_worker_processes(tmp_path):
     table = {"a": 3.0, "b": 7.0}  # captured by value
 
     def closure(item):
-        logging.getLogger("userlib.loader").warning("loading %s with scale %s", item,
-                                                    table[item])
+        logging.getLogger("userlib.loader").warning("loading %s with scale %s", item, table[item])
         return [{"x": X, "y": Y, "data": np.full((60, 16), table[item]), "label": item}]
 
     result = run(["a", "b"], tmp_path / "c", closure, executor="processes", max_workers=2)
     assert result == {"a": "ok", "b": "ok"}
     log_text = (tmp_path / "c" / "generic_progress.json.log").read_text()
-    assert "[batch-worker-" in log_text and "userlib.loader: loading b with scale 7.0" in \
-        log_text
-    result = run(["a"], tmp_path / "l", lambda item: rows_for(item), executor="processes",
-                 max_workers=1)
+    assert "[batch-worker-" in log_text and "userlib.loader: loading b with scale 7.0" in log_text
+    result = run(
+        ["a"], tmp_path / "l", lambda item: rows_for(item), executor="processes", max_workers=1
+    )
     assert result == {"a": "ok"}
 
 
@@ -511,11 +539,12 @@ def test_any_executor_works_and_is_not_shut_down(tmp_path):
 def test_a_shared_pool_serves_several_batches_and_survives_a_stop(tmp_path):
     pool = local_process_pool(max_workers=1)
     try:
-        assert run(["a", "b"], tmp_path / "one", rows_for, executor=pool) == {"a": "ok",
-                                                                             "b": "ok"}
+        assert run(["a", "b"], tmp_path / "one", rows_for, executor=pool) == {"a": "ok", "b": "ok"}
         assert run(["c"], tmp_path / "two", rows_for, executor=pool) == {"c": "ok"}
-        assert "1 local worker process(es), shared" in \
-            (tmp_path / "two" / "generic_progress.json.log").read_text()
+        assert (
+            "1 local worker process(es), shared"
+            in (tmp_path / "two" / "generic_progress.json.log").read_text()
+        )
         slow = pool.submit(time.sleep, 60)
         deadline = time.monotonic() + 30
         while not slow.running():
@@ -537,8 +566,12 @@ def test_a_shared_pool_serves_several_batches_and_survives_a_stop(tmp_path):
 @pytest.mark.parametrize(
     ("initializer", "initargs", "expected"),
     [
-        (os._exit, (3,), r"end before they are ready: the last worker process \(pid \d+\) "
-                         r"exited with code 3"),
+        (
+            os._exit,
+            (3,),
+            r"end before they are ready: the last worker process \(pid \d+\) "
+            r"exited with code 3",
+        ),
         (divmod, (1, 0), r"initializer failed(.|\n)*ZeroDivisionError"),
     ],
 )
@@ -562,20 +595,32 @@ def test_large_closures_are_flagged_when_sent_with_every_item(tmp_path):
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         assert run(["a"], tmp_path, build, executor=pool) == {"a": "ok"}
-    assert "pickles to 12 MB, sent with every item" in \
-        (tmp_path / "generic_progress.json.log").read_text()
+    assert (
+        "pickles to 12 MB, sent with every item"
+        in (tmp_path / "generic_progress.json.log").read_text()
+    )
 
 
 def test_a_dask_cluster_executor_runs_a_batch(tmp_path):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
-                                  host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
-            distributed.Client(cluster) as client:
-        result = run(["good", "raises", "empty"], tmp_path, _varied,
-                     executor=client.get_executor())
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        result = run(
+            ["good", "raises", "empty"], tmp_path, _varied, executor=client.get_executor()
+        )
     assert result == {"good": "ok", "raises": "error", "empty": "no_data"}
-    assert "ValueError: the loader broke on purpose" in \
-        (tmp_path / "generic_progress.json.log").read_text()
+    assert (
+        "ValueError: the loader broke on purpose"
+        in (tmp_path / "generic_progress.json.log").read_text()
+    )
 
 
 # Module-level: functions sent to an executor are copies (cloudpickle), but names of an
@@ -599,10 +644,18 @@ def test_items_are_read_lazily_and_in_flight_items_are_bounded(tmp_path):
             yield i
         raise OSError("the item listing broke")
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool, \
-            pytest.raises(OSError, match="the item listing broke"):
-        run(items(), tmp_path, _build_and_note, executor=pool, max_in_flight=3,
-            flush_batch_size=1000)
+    with (
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+        pytest.raises(OSError, match="the item listing broke"),
+    ):
+        run(
+            items(),
+            tmp_path,
+            _build_and_note,
+            executor=pool,
+            max_in_flight=3,
+            flush_batch_size=1000,
+        )
     assert len(_STARTED) >= 27  # the items still queued when the listing broke are dropped
     assert all(made - item <= 3 for item, made in _STARTED)  # never more than 3 ahead
     completed = read_progress(tmp_path)["completed_items"]  # saved on the way out
@@ -708,8 +761,10 @@ def test_a_second_concurrent_run_is_refused_naming_the_holder(tmp_path):
 
 
 def test_lock_held_in_this_process_is_refused(tmp_path):
-    with ProgressLock(tmp_path / "generic_progress.json"), \
-            pytest.raises(ProgressLockedError, match=f"pid {os.getpid()} "):
+    with (
+        ProgressLock(tmp_path / "generic_progress.json"),
+        pytest.raises(ProgressLockedError, match=f"pid {os.getpid()} "),
+    ):
         run(["a"], tmp_path, rows_for)
 
 

@@ -55,7 +55,9 @@ def _start_driver(tmp_path: Path, out: Path, n: int, sleep: float) -> subprocess
         script.write_text(DRIVER)
     return subprocess.Popen(
         [sys.executable, str(script), str(out), str(n), str(sleep)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -136,8 +138,10 @@ def test_kill_9_of_the_driver_at_random_instants(tmp_path):
     assert kills >= wanted_kills and batches >= 1
     # The kills landed all along the runs, not only at start-up.
     assert len({p // 10 for p in kill_points}) >= 3, kill_points
-    print(f"\n{kills} kills over {batches} batch(es); items recorded at the kills: "
-          f"{kill_points}; worst re-rendering after a kill: {worst_rerender}")
+    print(
+        f"\n{kills} kills over {batches} batch(es); items recorded at the kills: "
+        f"{kill_points}; worst re-rendering after a kill: {worst_rerender}"
+    )
 
 
 @pytest.mark.slow
@@ -210,8 +214,9 @@ def test_worker_killed_or_crashing_mid_item_fails_only_that_item(tmp_path):
     thread.start()
     started = time.monotonic()
     # One worker: the batch can only finish if dead workers are replaced.
-    result = generic_batch_plot(["a", "victim", "b", "segfault", "c"], tmp_path, build,
-                                max_workers=1, dpi=30)
+    result = generic_batch_plot(
+        ["a", "victim", "b", "segfault", "c"], tmp_path, build, max_workers=1, dpi=30
+    )
     thread.join()
     assert time.monotonic() - started < 30
     assert result == {"a": "ok", "victim": "error", "b": "ok", "segfault": "error", "c": "ok"}
@@ -233,8 +238,9 @@ def test_hung_item_is_stopped_at_item_timeout(tmp_path):
         return _rows(item)
 
     started = time.monotonic()
-    result = generic_batch_plot(["a", "hangs", "b", "c"], tmp_path, build, max_workers=1,
-                                item_timeout=2.0, dpi=30)
+    result = generic_batch_plot(
+        ["a", "hangs", "b", "c"], tmp_path, build, max_workers=1, item_timeout=2.0, dpi=30
+    )
     assert time.monotonic() - started < 20
     assert result == {"a": "ok", "hangs": "error", "b": "ok", "c": "ok"}
     assert not psutil.pid_exists(int(pid_file.read_text()))

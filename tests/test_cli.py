@@ -263,8 +263,9 @@ def styled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     root = tmp_path_factory.mktemp("styled")
     archive = small_archive(root / "archive", y_scale="log", z_scale="log")
     out = root / "default"
-    result = run_cli("render", archive, "-o", out, "--workers", "1",
-                     "--progress-dir", root / "progress")
+    result = run_cli(
+        "render", archive, "-o", out, "--workers", "1", "--progress-dir", root / "progress"
+    )
     assert result.returncode == 0, shows(result)
     return archive, pixels(out / "small.zarr" / "orbit_a.png")
 
@@ -294,8 +295,12 @@ def read_only_archive(tmp_path: Path) -> Iterator[tuple[Path, bool]]:
     os.chmod(archive, 0o555)
     immutable = False
     if os.geteuid() == 0 and shutil.which("chattr"):
-        immutable = subprocess.run(["chattr", "+i", str(archive)], capture_output=True,
-                                   check=False).returncode == 0
+        immutable = (
+            subprocess.run(
+                ["chattr", "+i", str(archive)], capture_output=True, check=False
+            ).returncode
+            == 0
+        )
     probe = archive / "probe"
     try:
         probe.touch()
@@ -395,9 +400,22 @@ def test_python_dash_m_runs_the_same_command_line(tmp_path: Path) -> None:
     archive = small_archive(tmp_path / "archive")
     out = tmp_path / "plots"
     result = subprocess.run(
-        [sys.executable, "-m", "batch_multi_plot_spectrogram", "render", str(archive),
-         "-o", str(out), "--workers", "1"],
-        capture_output=True, text=True, timeout=120, env=_env(), check=False,
+        [
+            sys.executable,
+            "-m",
+            "batch_multi_plot_spectrogram",
+            "render",
+            str(archive),
+            "-o",
+            str(out),
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+        check=False,
     )
     assert result.returncode == 0, shows(result)
     assert pngs(out) == ["small.zarr/orbit_a.png"]
@@ -446,8 +464,7 @@ def test_progress_dir_keeps_a_read_only_archive_untouched(
     archive, _ = read_only_archive
     before = snapshot(archive)
     out, progress = tmp_path / "plots", tmp_path / "progress"
-    result = run_cli("render", archive, "-o", out, "--progress-dir", progress,
-                     "--workers", "1")
+    result = run_cli("render", archive, "-o", out, "--progress-dir", progress, "--workers", "1")
     assert result.returncode == 0, shows(result)
     assert pngs(out) == sorted(f"{ZARR}/{item}.png" for item in FAST_ITEMS)
     assert snapshot(archive) == before
@@ -509,8 +526,9 @@ def test_changed_colormap_is_refused_until_ignore_progress(tmp_path: Path) -> No
     assert png.stat().st_mtime_ns == stamp
     assert progress.read_bytes() == recorded
 
-    fresh = run_cli("render", archive, "-o", out, "--workers", "1", "--colormap", "plasma",
-                    "--ignore-progress")
+    fresh = run_cli(
+        "render", archive, "-o", out, "--workers", "1", "--colormap", "plasma", "--ignore-progress"
+    )
     assert fresh.returncode == 0, shows(fresh)
     plasma = pixels(png)
     assert not np.array_equal(plasma, default)
@@ -538,8 +556,10 @@ def test_a_wrong_flag_is_reported_as_that_flag(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [(b"\xff\xfecolormap = 'plasma'\n", "is not UTF-8 text: byte 0xff at position 0"),
-     (b"colormap = \n", "is not valid TOML")],
+    [
+        (b"\xff\xfecolormap = 'plasma'\n", "is not UTF-8 text: byte 0xff at position 0"),
+        (b"colormap = \n", "is not valid TOML"),
+    ],
     ids=["not-utf8", "broken-toml"],
 )
 def test_render_and_validate_report_a_bad_config_file_alike(
@@ -569,8 +589,7 @@ def test_format_writes_that_kind_of_file(fmt: str, tmp_path: Path) -> None:
     head = written.read_bytes()[:64]
     assert head.startswith(b"%PDF-") if fmt == "pdf" else b"<svg" in written.read_bytes()[:2000]
     assert not list(out.rglob("*.png"))
-    assert progress_of(archive / "small.zarr.progress.json")["settings"][
-        "output_format"] == fmt
+    assert progress_of(archive / "small.zarr.progress.json")["settings"]["output_format"] == fmt
 
 
 @pytest.mark.parametrize(
@@ -583,8 +602,17 @@ def test_style_options_win_over_the_store_attributes(
 ) -> None:
     archive, default = styled
     out = tmp_path / "plots"
-    result = run_cli("render", archive, "-o", out, "--workers", "1",
-                     "--progress-dir", tmp_path / "progress", *option)
+    result = run_cli(
+        "render",
+        archive,
+        "-o",
+        out,
+        "--workers",
+        "1",
+        "--progress-dir",
+        tmp_path / "progress",
+        *option,
+    )
     assert result.returncode == 0, shows(result)
     picture = pixels(out / "small.zarr" / "orbit_a.png")
     assert picture.shape == default.shape
@@ -598,11 +626,32 @@ def test_config_file_styles_like_the_same_options(
     archive, default = styled
     config = tmp_path / "plot.toml"
     config.write_text('colormap = "plasma"\ny_scale = "linear"\n', encoding="utf-8")
-    by_file = run_cli("render", archive, "-o", tmp_path / "a", "--workers", "1",
-                      "--progress-dir", tmp_path / "pa", "--config", config)
-    by_options = run_cli("render", archive, "-o", tmp_path / "b", "--workers", "1",
-                         "--progress-dir", tmp_path / "pb", "--colormap", "plasma",
-                         "--y-scale", "linear")
+    by_file = run_cli(
+        "render",
+        archive,
+        "-o",
+        tmp_path / "a",
+        "--workers",
+        "1",
+        "--progress-dir",
+        tmp_path / "pa",
+        "--config",
+        config,
+    )
+    by_options = run_cli(
+        "render",
+        archive,
+        "-o",
+        tmp_path / "b",
+        "--workers",
+        "1",
+        "--progress-dir",
+        tmp_path / "pb",
+        "--colormap",
+        "plasma",
+        "--y-scale",
+        "linear",
+    )
     assert by_file.returncode == 0, shows(by_file)
     assert by_options.returncode == 0, shows(by_options)
     from_file = pixels(tmp_path / "a" / "small.zarr" / "orbit_a.png")
@@ -632,8 +681,18 @@ def interrupt_when(proc: subprocess.Popen[str], seen: Callable[[], Any]) -> tupl
 def test_workers_and_flush_batch_size_save_progress_during_the_run(big_archive: Path) -> None:
     out = big_archive.parent / "plots"
     progress = big_archive / "many.zarr.progress.json"
-    proc = start_cli("render", big_archive, "-o", out, "--workers", "1",
-                     "--flush-batch-size", "2", "--log-flush-batch-size", "1000")
+    proc = start_cli(
+        "render",
+        big_archive,
+        "-o",
+        out,
+        "--workers",
+        "1",
+        "--flush-batch-size",
+        "2",
+        "--log-flush-batch-size",
+        "1000",
+    )
 
     def saved_items() -> int | None:
         if not progress.exists():
@@ -652,8 +711,18 @@ def test_log_flush_batch_size_writes_the_log_before_progress(big_archive: Path) 
     out = big_archive.parent / "plots"
     progress = big_archive / "many.zarr.progress.json"
     log = Path(f"{progress}.log")
-    proc = start_cli("render", big_archive, "-o", out, "--workers", "1",
-                     "--flush-batch-size", "1000", "--log-flush-batch-size", "1")
+    proc = start_cli(
+        "render",
+        big_archive,
+        "-o",
+        out,
+        "--workers",
+        "1",
+        "--flush-batch-size",
+        "1000",
+        "--log-flush-batch-size",
+        "1",
+    )
 
     def logged_and_saved() -> tuple[int, bool] | None:
         if len(pngs(out)) < 4:
@@ -673,13 +742,33 @@ def test_log_flush_batch_size_writes_the_log_before_progress(big_archive: Path) 
 
 def test_item_timeout_fails_only_slow_items(tmp_path: Path) -> None:
     archive = small_archive(tmp_path / "archive")
-    generous = run_cli("render", archive, "-o", tmp_path / "a", "--workers", "1",
-                       "--progress-dir", tmp_path / "pa", "--item-timeout", "120")
+    generous = run_cli(
+        "render",
+        archive,
+        "-o",
+        tmp_path / "a",
+        "--workers",
+        "1",
+        "--progress-dir",
+        tmp_path / "pa",
+        "--item-timeout",
+        "120",
+    )
     assert generous.returncode == 0, shows(generous)
     assert pngs(tmp_path / "a") == ["small.zarr/orbit_a.png"]
 
-    tight = run_cli("render", archive, "-o", tmp_path / "b", "--workers", "1",
-                    "--progress-dir", tmp_path / "pb", "--item-timeout", "0.01")
+    tight = run_cli(
+        "render",
+        archive,
+        "-o",
+        tmp_path / "b",
+        "--workers",
+        "1",
+        "--progress-dir",
+        tmp_path / "pb",
+        "--item-timeout",
+        "0.01",
+    )
     assert tight.returncode == 1, shows(tight)
     assert "error: item 'orbit_a' (#0): ItemTimeoutError" in tight.stderr
     assert pngs(tmp_path / "b") == []
@@ -695,20 +784,32 @@ def test_item_timeout_fails_only_slow_items(tmp_path: Path) -> None:
         (["render", "{archive}", "-o", "{out}", "--workers", "0"], "'--workers'"),
         (["render", "{archive}", "-o", "{out}", "--y-scale", "lg"], "'--y-scale'"),
         (["render", "{archive}", "-o", "{out}", "--item-timeout", "0"], "'--item-timeout'"),
-        (["render", "{archive}", "-o", "{out}", "--flush-batch-size", "0"],
-         "'--flush-batch-size'"),
-        (["render", "{archive}", "-o", "{out}", "--progress-dir", "{file}/sub"],
-         "error: --progress-dir '{file}/sub' cannot be made a folder"),
-        (["render", "{archive}", "-o", "{out}", "--config", "{missing}"],
-         "error: config file {missing!r} does not exist."),
+        (
+            ["render", "{archive}", "-o", "{out}", "--flush-batch-size", "0"],
+            "'--flush-batch-size'",
+        ),
+        (
+            ["render", "{archive}", "-o", "{out}", "--progress-dir", "{file}/sub"],
+            "error: --progress-dir '{file}/sub' cannot be made a folder",
+        ),
+        (
+            ["render", "{archive}", "-o", "{out}", "--config", "{missing}"],
+            "error: config file {missing!r} does not exist.",
+        ),
     ],
-    ids=["missing-path", "no-stores", "list-missing-path", "workers-0", "y-scale-lg",
-         "item-timeout-0", "flush-batch-size-0", "progress-dir-under-a-file",
-         "missing-config"],
+    ids=[
+        "missing-path",
+        "no-stores",
+        "list-missing-path",
+        "workers-0",
+        "y-scale-lg",
+        "item-timeout-0",
+        "flush-batch-size-0",
+        "progress-dir-under-a-file",
+        "missing-config",
+    ],
 )
-def test_bad_usage_exits_2_with_a_message(
-    args: list[str], expected: str, tmp_path: Path
-) -> None:
+def test_bad_usage_exits_2_with_a_message(args: list[str], expected: str, tmp_path: Path) -> None:
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "sub" / "notes.txt").write_text("no stores here\n", "utf-8")
     (tmp_path / "file").write_text("a file\n", "utf-8")
@@ -730,8 +831,10 @@ def test_bad_usage_exits_2_with_a_message(
     ("text", "expected"),
     [
         ('z_scal = "log"\n', ["unknown key 'z_scal' at the top level", "'z_scale'"]),
-        ('[variables."ees"]\ny_min = "low"\n',
-         ["key 'y_min' in [variables.\"ees\"]: Expected a number. Got 'low' instead."]),
+        (
+            '[variables."ees"]\ny_min = "low"\n',
+            ["key 'y_min' in [variables.\"ees\"]: Expected a number. Got 'low' instead."],
+        ),
         ("colormap = 3\n", ["key 'colormap' at the top level", "Got 3 instead."]),
     ],
     ids=["unknown-key", "wrong-type-in-section", "wrong-type"],
@@ -768,7 +871,13 @@ def test_bad_stores_and_groups_are_reported_and_the_rest_renders(tmp_path: Path)
     document = progress_of(archive / "bad.zarr.progress.json")
     assert document["completed_items"] == ["good"]
     assert sorted(document["errors"]) == [
-        "bad_y_scale", "bad_z_min", "empty_y", "missing_row", "no_coord", "no_time"]
+        "bad_y_scale",
+        "bad_z_min",
+        "empty_y",
+        "missing_row",
+        "no_coord",
+        "no_time",
+    ]
     assert summary(stderr) == {"ok": 2, "no_data": 0, "error": 6}
     assert "unreadable stores 1" in stderr
     # The tracebacks are in the log.
@@ -778,11 +887,15 @@ def test_bad_stores_and_groups_are_reported_and_the_rest_renders(tmp_path: Path)
 
 def test_exit_code_1_when_a_group_names_a_missing_row(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
-    write_store(archive / "orbits.zarr", "zarr3", {
-        "orbit_1": spectrogram_group(seed=1),
-        "orbit_2": spectrogram_group(seed=2, attrs={"rows": ["ees", "ies"]}),
-        "orbit_3": spectrogram_group(seed=3),
-    })
+    write_store(
+        archive / "orbits.zarr",
+        "zarr3",
+        {
+            "orbit_1": spectrogram_group(seed=1),
+            "orbit_2": spectrogram_group(seed=2, attrs={"rows": ["ees", "ies"]}),
+            "orbit_3": spectrogram_group(seed=3),
+        },
+    )
     out = tmp_path / "plots"
     result = run_cli("render", archive, "-o", out, "--workers", "1")
     assert result.returncode == 1, shows(result)
@@ -843,8 +956,9 @@ def test_validate_a_missing_path_exits_2(tmp_path: Path) -> None:
 def test_sigint_stops_promptly_and_a_rerun_completes(big_archive: Path, target: str) -> None:
     out = big_archive.parent / "plots"
     progress = big_archive / "many.zarr.progress.json"
-    proc = start_cli("render", big_archive, "-o", out, "--workers", "1",
-                     "--flush-batch-size", "1000")
+    proc = start_cli(
+        "render", big_archive, "-o", out, "--workers", "1", "--flush-batch-size", "1000"
+    )
     try:
         deadline = time.monotonic() + 60
         while len(pngs(out)) < 3 and proc.poll() is None and time.monotonic() < deadline:

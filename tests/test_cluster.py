@@ -91,37 +91,67 @@ class DaskProcesses:
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         with open(self.folder / f"{name}.log", "w") as output:
             return subprocess.Popen(
-                [DASK, *args], stdout=output, stderr=subprocess.STDOUT, cwd=self.folder,
-                env={**os.environ, "MPLBACKEND": "Agg"}, start_new_session=True,
+                [DASK, *args],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=self.folder,
+                env={**os.environ, "MPLBACKEND": "Agg"},
+                start_new_session=True,
             )
 
     def start_scheduler(self) -> str:
         file = self.folder / "scheduler.json"
-        self.scheduler = self._spawn("scheduler", [
-            "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-            # Without a dashboard the scheduler still serves HTTP, on 0.0.0.0:8787 unless
-            # told otherwise.
-            "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(file),
-        ])
+        self.scheduler = self._spawn(
+            "scheduler",
+            [
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                # Without a dashboard the scheduler still serves HTTP, on 0.0.0.0:8787 unless
+                # told otherwise.
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                str(file),
+            ],
+        )
         deadline = time.monotonic() + START_SECONDS
         while True:
             with contextlib.suppress(OSError, ValueError, KeyError):
                 self.address = json.loads(file.read_text())["address"]
                 return self.address
             if self.scheduler.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("dask scheduler did not start:\n"
-                                   + _tail(self.folder / "scheduler.log"))
+                raise RuntimeError(
+                    "dask scheduler did not start:\n" + _tail(self.folder / "scheduler.log")
+                )
             time.sleep(0.1)
 
     def start_worker(self) -> subprocess.Popen:
         """One single-threaded worker; no nanny, so its pid is the worker process."""
         self.started += 1
         name = f"worker{self.started}"
-        proc = self._spawn(name, [
-            "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
-            "--no-nanny", "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
-            "--name", name, "--local-directory", str(self.folder / name),
-        ])
+        proc = self._spawn(
+            name,
+            [
+                "worker",
+                self.address,
+                "--host",
+                "127.0.0.1",
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--name",
+                name,
+                "--local-directory",
+                str(self.folder / name),
+            ],
+        )
         self.workers.append(proc)
         return proc
 
@@ -170,8 +200,9 @@ def dask_processes(tmp_path_factory) -> Iterator[DaskProcesses]:
 
 @pytest.fixture(scope="module")
 def client(dask_processes) -> Iterator[Any]:
-    with distributed.Client(dask_processes.address, timeout=START_SECONDS,
-                            set_as_default=False) as connected:
+    with distributed.Client(
+        dask_processes.address, timeout=START_SECONDS, set_as_default=False
+    ) as connected:
         try:
             _wait_for_workers(connected, 2)
         except TimeoutError as exc:
@@ -179,13 +210,22 @@ def client(dask_processes) -> Iterator[Any]:
         yield connected
 
 
-def _run_cli(args: list[str], *, on_start: Callable[[psutil.Process], None] | None = None,
-             timeout: float = CLI_SECONDS) -> tuple[int, str, float]:
+def _run_cli(
+    args: list[str],
+    *,
+    on_start: Callable[[psutil.Process], None] | None = None,
+    timeout: float = CLI_SECONDS,
+) -> tuple[int, str, float]:
     """Run ``batch-spectrograms``; return its exit code, stderr and duration. The
     command and everything it starts are ended if still there when it returns."""
     started = time.monotonic()
-    proc = subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [CLI, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     watcher = None
     try:
         if on_start is not None:
@@ -204,8 +244,11 @@ def _run_cli(args: list[str], *, on_start: Callable[[psutil.Process], None] | No
 
 def _copy_archive(folder: Path) -> Path:
     """The sample archive without its recorded progress."""
-    return Path(shutil.copytree(ARCHIVE, folder / "archive",
-                                ignore=shutil.ignore_patterns("*.progress.json*")))
+    return Path(
+        shutil.copytree(
+            ARCHIVE, folder / "archive", ignore=shutil.ignore_patterns("*.progress.json*")
+        )
+    )
 
 
 def _progress_entries(folder: Path) -> dict[str, dict[str, set[str]]]:
@@ -255,22 +298,23 @@ def executed_tasks(dask_worker: Any) -> int:
 # -- the command line on the cluster ----------------------------------------------------------
 
 
-def test_cli_on_the_cluster_renders_what_local_processes_render(dask_processes, client,
-                                                                tmp_path):
+def test_cli_on_the_cluster_renders_what_local_processes_render(dask_processes, client, tmp_path):
     executed = sum(client.run(executed_tasks).values())
     outcomes = {}
-    for name, where in {"cluster": ["--scheduler", dask_processes.address],
-                        "local": []}.items():
+    for name, where in {"cluster": ["--scheduler", dask_processes.address], "local": []}.items():
         folder = tmp_path / name
         archive = _copy_archive(folder)
         out, progress = folder / "out", folder / "progress"
-        code, err, _ = _run_cli(["render", str(archive), "-o", str(out),
-                                 "--progress-dir", str(progress), *where])
+        code, err, _ = _run_cli(
+            ["render", str(archive), "-o", str(out), "--progress-dir", str(progress), *where]
+        )
         assert code == 0, err
         if name == "cluster":
             assert f"on the dask scheduler at {dask_processes.address}" in err
-        outcomes[name] = ({p.relative_to(out) for p in out.rglob("*.png")},
-                          _progress_entries(progress))
+        outcomes[name] = (
+            {p.relative_to(out) for p in out.rglob("*.png")},
+            _progress_entries(progress),
+        )
 
     pngs, entries = outcomes["cluster"]
     assert outcomes["cluster"] == outcomes["local"]
@@ -310,8 +354,13 @@ def test_worker_killed_mid_run_every_item_is_recorded_once(dask_processes, clien
     killer.start()
     try:
         result = generic_batch_plot(
-            items, out, functools.partial(slow_item, marks=str(marks)), client=client,
-            flush_batch_size=3, progress_bar=False, dpi=30,
+            items,
+            out,
+            functools.partial(slow_item, marks=str(marks)),
+            client=client,
+            flush_batch_size=3,
+            progress_bar=False,
+            dpi=30,
         )
     finally:
         killer.join()
@@ -329,8 +378,7 @@ def test_worker_killed_mid_run_every_item_is_recorded_once(dask_processes, clien
     progress_validator().validate(document)
     listed = [key for name in LISTS for key in document[name]]
     assert sorted(listed) == items  # each item exactly once
-    assert sorted(document["completed_items"]) == sorted(k for k, v in result.items()
-                                                         if v == "ok")
+    assert sorted(document["completed_items"]) == sorted(k for k, v in result.items() if v == "ok")
     for key in document["completed_items"]:
         with Image.open(out / f"{key}.png") as image:
             image.load()
@@ -346,12 +394,24 @@ def test_cli_with_an_unreachable_scheduler_exits_2_and_writes_nothing(tmp_path):
     before = sorted(tmp_path.rglob("*"))
     address = f"tcp://127.0.0.1:{_free_port()}"
     out, progress = tmp_path / "out", tmp_path / "progress"
-    code, err, seconds = _run_cli(["render", str(archive), "-o", str(out),
-                                   "--progress-dir", str(progress), "--scheduler", address])
+    code, err, seconds = _run_cli(
+        [
+            "render",
+            str(archive),
+            "-o",
+            str(out),
+            "--progress-dir",
+            str(progress),
+            "--scheduler",
+            address,
+        ]
+    )
     assert code == 2, err
     assert seconds < 20
-    assert (f"Cannot reach the dask scheduler at {address}: no answer within "
-            f"{cluster_module.CONNECT_TIMEOUT_SECONDS:g} s.") in err
+    assert (
+        f"Cannot reach the dask scheduler at {address}: no answer within "
+        f"{cluster_module.CONNECT_TIMEOUT_SECONDS:g} s."
+    ) in err
     assert "Traceback" not in err
     assert not out.exists()
     assert not progress.exists()
@@ -363,8 +423,9 @@ def test_api_with_an_unreachable_scheduler_raises_cluster_error(tmp_path, monkey
     address = f"tcp://127.0.0.1:{_free_port()}"
     started = time.monotonic()
     with pytest.raises(ClusterError) as caught:
-        generic_batch_plot(["a"], tmp_path / "out", _rows, scheduler_address=address,
-                           progress_bar=False)
+        generic_batch_plot(
+            ["a"], tmp_path / "out", _rows, scheduler_address=address, progress_bar=False
+        )
     assert time.monotonic() - started < 10
     assert isinstance(caught.value, ValueError) and isinstance(caught.value, ConnectionError)
     assert str(caught.value) == (
@@ -375,18 +436,22 @@ def test_api_with_an_unreachable_scheduler_raises_cluster_error(tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("address", "why"), [
-    ("tcp://127.0.0.1", "(missing port number in address '127.0.0.1')"),
-    ("tcp://127.0.0.1:port", "(invalid literal for int() with base 10: 'port')"),
-    ("tcp://127.0.0.1:70000", "(port 70000 is out of range 1-65535)"),
-    ("inproc://127.0.0.1:1", "(scheme 'inproc')"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("tcp://127.0.0.1", "(missing port number in address '127.0.0.1')"),
+        ("tcp://127.0.0.1:port", "(invalid literal for int() with base 10: 'port')"),
+        ("tcp://127.0.0.1:70000", "(port 70000 is out of range 1-65535)"),
+        ("inproc://127.0.0.1:1", "(scheme 'inproc')"),
+        ("", ""),
+    ],
+)
 def test_a_malformed_scheduler_address_is_refused_before_connecting(tmp_path, address, why):
     started = time.monotonic()
     with pytest.raises(SettingError) as caught:
-        generic_batch_plot(["a"], tmp_path / "out", _rows, scheduler_address=address,
-                           progress_bar=False)
+        generic_batch_plot(
+            ["a"], tmp_path / "out", _rows, scheduler_address=address, progress_bar=False
+        )
     assert time.monotonic() - started < 2
     assert not isinstance(caught.value, ClusterError)
     assert str(caught.value) == (
@@ -399,8 +464,9 @@ def test_a_malformed_scheduler_address_is_refused_before_connecting(tmp_path, ad
 
 def test_cli_with_a_malformed_scheduler_address_exits_2_at_once(tmp_path):
     archive = _copy_archive(tmp_path)
-    code, err, _ = _run_cli(["render", str(archive), "-o", str(tmp_path / "out"),
-                             "--scheduler", "tcp://127.0.0.1"])
+    code, err, _ = _run_cli(
+        ["render", str(archive), "-o", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1"]
+    )
     assert code == 2, err
     assert "Got 'tcp://127.0.0.1' instead (missing port number" in err
     assert "Traceback" not in err and not (tmp_path / "out").exists()
@@ -460,9 +526,21 @@ def test_cli_local_cluster_renders_and_listens_on_127_0_0_1_only(tmp_path):
                 seen.update(_listeners([cli, *cli.children(recursive=True)]))
                 time.sleep(0.2)
 
-    code, err, _ = _run_cli(["render", str(archive), "-o", str(out),
-                             "--progress-dir", str(tmp_path / "progress"),
-                             "--cluster", "local", "--workers", "2"], on_start=watch)
+    code, err, _ = _run_cli(
+        [
+            "render",
+            str(archive),
+            "-o",
+            str(out),
+            "--progress-dir",
+            str(tmp_path / "progress"),
+            "--cluster",
+            "local",
+            "--workers",
+            "2",
+        ],
+        on_start=watch,
+    )
     assert code == 0, err
     assert "on a local dask cluster (dashboard http://127.0.0.1:" in err
     assert "ok 7, no_data 4, error 0" in err
@@ -487,8 +565,14 @@ def package_logs_info() -> Iterator[None]:
 
 def _run_logging_items(client: Any, folder: Path, items: list[str]) -> tuple[str, str]:
     marker = f"marker-{os.getpid()}-{time.monotonic_ns()}"
-    result = generic_batch_plot(items, folder, functools.partial(logging_item, marker=marker),
-                                client=client, progress_bar=False, dpi=30)
+    result = generic_batch_plot(
+        items,
+        folder,
+        functools.partial(logging_item, marker=marker),
+        client=client,
+        progress_bar=False,
+        dpi=30,
+    )
     assert result == dict.fromkeys(items, "ok")
     return marker, (folder / "generic_progress.json.log").read_text()
 
@@ -498,14 +582,14 @@ def test_worker_log_records_reach_the_drivers_log_file(client, tmp_path, package
     marker, text = _run_logging_items(client, tmp_path, items)
     worker_pids = set(client.run(os.getpid).values())
     for item in items:
-        line = next(line for line in text.splitlines()
-                    if f"{marker} warning from {item} " in line)
+        line = next(line for line in text.splitlines() if f"{marker} warning from {item} " in line)
         assert " WARNING [" in line and f"] {LOG_NAME}: " in line
         assert int(line.rsplit(" ", 1)[1]) in worker_pids  # logged on a worker
 
 
-def test_worker_info_records_reach_the_log_file_at_the_drivers_levels(client, tmp_path,
-                                                                      package_logs_info):
+def test_worker_info_records_reach_the_log_file_at_the_drivers_levels(
+    client, tmp_path, package_logs_info
+):
     marker, text = _run_logging_items(client, tmp_path, ["a", "b"])
     assert f"{marker} info from a " in text and f"{marker} info from b " in text
 
@@ -536,14 +620,19 @@ class CountingExecutor(concurrent.futures.Executor):
 
 
 @pytest.mark.parametrize("max_in_flight", [None, 3])
-def test_items_in_flight_on_the_cluster_are_bounded(client, tmp_path, monkeypatch,
-                                                   max_in_flight):
+def test_items_in_flight_on_the_cluster_are_bounded(client, tmp_path, monkeypatch, max_in_flight):
     counting = CountingExecutor(client.get_executor())
     monkeypatch.setattr(client, "get_executor", lambda **kwargs: counting)
     items = (i for i in range(1000))
-    result = generic_batch_plot(items, tmp_path, nothing, client=client,
-                                max_in_flight=max_in_flight, flush_batch_size=1000,
-                                progress_bar=False)
+    result = generic_batch_plot(
+        items,
+        tmp_path,
+        nothing,
+        client=client,
+        max_in_flight=max_in_flight,
+        flush_batch_size=1000,
+        progress_bar=False,
+    )
     assert len(result) == 1000 and set(result.values()) == {"no_data"}
     assert counting.submitted == 1000 and counting.outstanding == 0
     # Default: twice the cluster's worker threads (2 single-threaded workers).
@@ -555,8 +644,18 @@ def test_items_in_flight_on_the_cluster_are_bounded(client, tmp_path, monkeypatc
 
 def test_cli_refuses_workers_with_a_remote_scheduler(tmp_path: Path) -> None:
     # The scheduler's workers are its own: a --workers count would be silently ignored.
-    code, err, _ = _run_cli(["render", str(tmp_path), "-o", str(tmp_path / "out"),
-                             "--scheduler", "tcp://127.0.0.1:1", "--workers", "3"])
+    code, err, _ = _run_cli(
+        [
+            "render",
+            str(tmp_path),
+            "-o",
+            str(tmp_path / "out"),
+            "--scheduler",
+            "tcp://127.0.0.1:1",
+            "--workers",
+            "3",
+        ]
+    )
     assert code == 2
     assert "--workers applies to local runs and --cluster local" in err
     assert not (tmp_path / "out").exists()

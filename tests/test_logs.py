@@ -60,8 +60,13 @@ def test_importing_the_package_configures_no_logging():
         f"lg = logging.getLogger({LOGGER_NAME!r})\n"
         "print(len(lg.handlers), lg.level, len(logging.getLogger().handlers))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={"PYTHONPATH": SRC})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": SRC},
+    )
     assert out.stdout.split() == ["0", "0", "0"]
 
 
@@ -164,10 +169,16 @@ def test_replay_of_remote_records_reaches_file_and_application_handlers(tmp_path
     user.propagate = False
     user.setLevel(logging.INFO)
     remote = [
-        record_to_dict(logging.LogRecord("userlib.replay", logging.INFO, "f.py", 3,
-                                         "user says %s", ("hi",), None)),
-        record_to_dict(logging.LogRecord(f"{LOGGER_NAME}.render", logging.WARNING, "r.py", 9,
-                                         "renderer warns", None, None)),
+        record_to_dict(
+            logging.LogRecord(
+                "userlib.replay", logging.INFO, "f.py", 3, "user says %s", ("hi",), None
+            )
+        ),
+        record_to_dict(
+            logging.LogRecord(
+                f"{LOGGER_NAME}.render", logging.WARNING, "r.py", 9, "renderer warns", None, None
+            )
+        ),
     ]
     try:
         with routed(tmp_path / "run.log") as (_, router):
@@ -199,8 +210,13 @@ def test_logger_levels_round_trip():
 def test_records_go_to_the_log_of_their_ledger_or_to_every_log(tmp_path):
     run = logging.getLogger(RUN_LOGGER_NAME)
     lib = logging.getLogger(f"{LOGGER_NAME}.stores")
-    remote = [record_to_dict(logging.LogRecord("userlib.ledger", logging.WARNING, "f.py", 1,
-                                               "user record of store b", None, None))]
+    remote = [
+        record_to_dict(
+            logging.LogRecord(
+                "userlib.ledger", logging.WARNING, "f.py", 1, "user record of store b", None, None
+            )
+        )
+    ]
     with routed(tmp_path / "a.log", tmp_path / "b.log") as (_, router):
         run.info("item of store a", extra={"ledger": 0})
         run.info("item of store b", extra={"ledger": 1})

@@ -90,9 +90,18 @@ def test_api_defaults_are_the_table_defaults(function: object) -> None:
 def test_every_argument_of_generic_batch_plot_that_is_an_option_is_in_the_table() -> None:
     parameters = set(inspect.signature(generic_batch_plot).parameters)
     not_options = {
-        "items", "output_dir", "build_datasets_fn", "progress_json_path", "log_path",
-        "executor", "client", "scheduler_address", "progress_bar", "output_name_fn",
-        "vertical_lines_fn", "title_fn",
+        "items",
+        "output_dir",
+        "build_datasets_fn",
+        "progress_json_path",
+        "log_path",
+        "executor",
+        "client",
+        "scheduler_address",
+        "progress_bar",
+        "output_name_fn",
+        "vertical_lines_fn",
+        "title_fn",
     }
     assert parameters - not_options == {o.name for o in options_where("argument")} - {
         "figure_title"
@@ -131,8 +140,14 @@ def test_colormap_suggests_the_name_meant_only_when_close() -> None:
 
 
 def test_figure_options_are_frozen_checked_and_readable() -> None:
-    options = FigureOptions.parse({"colormap": "plasma", "vertical_lines": "2000-01-01T00:00Z",
-                                   "z_percentiles": [5, 95], "output_format": "SVG"})
+    options = FigureOptions.parse(
+        {
+            "colormap": "plasma",
+            "vertical_lines": "2000-01-01T00:00Z",
+            "z_percentiles": [5, 95],
+            "output_format": "SVG",
+        }
+    )
     assert options.vertical_lines == (946684800.0,)
     assert options.z_percentiles == (5.0, 95.0)
     assert options.output_format == "svg"

@@ -37,8 +37,9 @@ def _progress(tmp_path: Path, settings: dict | None = None) -> Progress:
 
 
 def _load(tmp_path: Path, settings: dict | None = None) -> tuple[Progress, list[str]]:
-    return Progress.load(tmp_path / "p.json", str(tmp_path),
-                         SETTINGS if settings is None else settings)
+    return Progress.load(
+        tmp_path / "p.json", str(tmp_path), SETTINGS if settings is None else settings
+    )
 
 
 # -- the schema ------------------------------------------------------------------------------
@@ -49,15 +50,24 @@ def test_schema_is_valid_draft_2020_12_and_found_from_the_source_tree():
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     jsonschema.Draft202012Validator.check_schema(schema)
     assert set(schema["required"]) == {
-        "completed_items", "errors", "no_data", "last_index", "schema_version"
+        "completed_items",
+        "errors",
+        "no_data",
+        "last_index",
+        "schema_version",
     }
     assert schema_path(SCHEMA_NAME).is_file()
 
 
 def test_spec_example_document_is_valid():
     # The illustrative document of the spec, with its "..." removed.
-    document = {"completed_items": ["itemA", "itemB"], "errors": ["itemC"],
-                "no_data": ["itemD"], "last_index": 42, "schema_version": 1}
+    document = {
+        "completed_items": ["itemA", "itemB"],
+        "errors": ["itemC"],
+        "no_data": ["itemD"],
+        "last_index": 42,
+        "schema_version": 1,
+    }
     progress_validator().validate(document)
 
 
@@ -189,8 +199,9 @@ def test_non_object_is_refused(tmp_path):
 def test_wrong_types_are_refused(tmp_path, change, expected):
     document = json.loads(_valid_text(tmp_path))
     document.update(change)
-    _refused(tmp_path, json.dumps(document).encode(), "does not match the progress schema",
-             expected)
+    _refused(
+        tmp_path, json.dumps(document).encode(), "does not match the progress schema", expected
+    )
 
 
 def test_missing_key_is_refused(tmp_path):
@@ -203,15 +214,22 @@ def test_missing_key_is_refused(tmp_path):
 def test_unknown_schema_version_is_refused(tmp_path, version):
     document = json.loads(_valid_text(tmp_path))
     document["schema_version"] = version
-    _refused(tmp_path, json.dumps(document).encode(), f"schema_version {version!r}",
-             "reads schema_version 1 only")
+    _refused(
+        tmp_path,
+        json.dumps(document).encode(),
+        f"schema_version {version!r}",
+        "reads schema_version 1 only",
+    )
 
 
 def test_item_in_two_lists_is_refused(tmp_path):
     document = json.loads(_valid_text(tmp_path))
     document["errors"] = ["orbit_003"]
-    _refused(tmp_path, json.dumps(document).encode(),
-             "lists item 'orbit_003' in both completed_items and errors")
+    _refused(
+        tmp_path,
+        json.dumps(document).encode(),
+        "lists item 'orbit_003' in both completed_items and errors",
+    )
 
 
 def test_other_settings_are_refused_with_the_differences(tmp_path):
@@ -232,10 +250,17 @@ def test_other_output_dir_is_refused(tmp_path):
 
 
 def test_spec_minimal_file_is_accepted_with_a_note(tmp_path):
-    (tmp_path / "p.json").write_text(json.dumps({
-        "completed_items": ["itemA"], "errors": ["itemC"], "no_data": ["itemD"],
-        "last_index": 42, "schema_version": 1,
-    }))
+    (tmp_path / "p.json").write_text(
+        json.dumps(
+            {
+                "completed_items": ["itemA"],
+                "errors": ["itemC"],
+                "no_data": ["itemD"],
+                "last_index": 42,
+                "schema_version": 1,
+            }
+        )
+    )
     p, notes = _load(tmp_path)
     assert p.status_of("itemA") == "ok" and p.status_of("itemC") == "error"
     assert p.status_of("itemD") == "no_data" and p.status_of("other") is None
@@ -246,7 +271,8 @@ def test_spec_minimal_file_is_accepted_with_a_note(tmp_path):
 def test_compare_settings_normalises_tuples():
     assert compare_settings({"z_percentiles": [1.0, 99.0]}, {"z_percentiles": (1.0, 99.0)}) == []
     assert compare_settings({"a": 1}, {"b": 1}) == [
-        "a: recorded 1, now (not set)", "b: recorded (not recorded), now 1"
+        "a: recorded 1, now (not set)",
+        "b: recorded (not recorded), now 1",
     ]
 
 

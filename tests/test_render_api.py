@@ -45,8 +45,9 @@ HAS_BATCH = importlib.util.find_spec("batch_multi_plot_spectrogram.batch") is no
 
 def colorbars(fig: Figure) -> list[Colorbar]:
     """The figure's colorbars, top row first (a colorbar registers on its axes)."""
-    return [cast(Any, ax)._colorbar for ax in fig.axes
-            if getattr(ax, "_colorbar", None) is not None]
+    return [
+        cast(Any, ax)._colorbar for ax in fig.axes if getattr(ax, "_colorbar", None) is not None
+    ]
 
 
 def panels(fig: Figure) -> list[Axes]:

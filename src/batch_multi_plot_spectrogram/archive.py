@@ -226,15 +226,17 @@ def plan_archive(
         label = store_label(store, base)
         backend = listing.items[0].backend if listing.items else None
         items = listing.items + tuple(StoreItem(store, g, backend) for g in listing.no_data)
-        plan.stores.append(StorePlan(
-            store=store,
-            label=label,
-            format=listing.format,
-            output_dir=out / label,
-            progress_path=progress_path_for(store, base, folder),
-            items=items,
-            no_data=frozenset(listing.no_data),
-        ))
+        plan.stores.append(
+            StorePlan(
+                store=store,
+                label=label,
+                format=listing.format,
+                output_dir=out / label,
+                progress_path=progress_path_for(store, base, folder),
+                items=items,
+                no_data=frozenset(listing.no_data),
+            )
+        )
     return plan
 
 
@@ -384,19 +386,29 @@ def render_archive(
     >>> run.counts()  # doctest: +SKIP
     {'ok': 7, 'no_data': 4, 'error': 0}
     """
-    styles = {name: parse_argument(name, value) for name, value in
-              (("colormap", colormap), ("y_scale", y_scale), ("z_scale", z_scale))
-              if value is not None}
+    styles = {
+        name: parse_argument(name, value)
+        for name, value in (("colormap", colormap), ("y_scale", y_scale), ("z_scale", z_scale))
+        if value is not None
+    }
     options = FigureOptions.parse({**styles, "output_format": output_format})
-    run_options = {name: parse_argument(name, value) for name, value in (
-        ("flush_batch_size", flush_batch_size),
-        ("log_flush_batch_size", log_flush_batch_size),
-        ("max_workers", max_workers),
-        ("item_timeout", item_timeout),
-    )}
+    run_options = {
+        name: parse_argument(name, value)
+        for name, value in (
+            ("flush_batch_size", flush_batch_size),
+            ("log_flush_batch_size", log_flush_batch_size),
+            ("max_workers", max_workers),
+            ("item_timeout", item_timeout),
+        )
+    }
     checked = _config(config)
-    plan = plan_archive(archive, output, config=checked, progress_dir=progress_dir,
-                        output_format=options.output_format)
+    plan = plan_archive(
+        archive,
+        output,
+        config=checked,
+        progress_dir=progress_dir,
+        output_format=options.output_format,
+    )
     runner = make_executor(
         executor,
         max_workers=run_options["max_workers"],
@@ -414,8 +426,10 @@ def render_archive(
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             runner.close(stopping=True)
-            detail = (f"{str(folder)!r} cannot be made a folder: {exc.strerror or exc}. "
-                      "Pass a folder you can write to.")
+            detail = (
+                f"{str(folder)!r} cannot be made a folder: {exc.strerror or exc}. "
+                "Pass a folder you can write to."
+            )
             error = SettingError(f"progress_dir {detail}")
             error.option, error.detail = "progress_dir", detail
             raise error from None
@@ -427,11 +441,11 @@ def render_archive(
     try:
         report = run_batch(
             _work(plan),
-            ledgers=[LedgerSpec(s.store, s.output_dir, s.progress_path, s.log_path)
-                     for s in plan.stores],
+            ledgers=[
+                LedgerSpec(s.store, s.output_dir, s.progress_path, s.log_path) for s in plan.stores
+            ],
             functions=(loader, None, None, options),
-            settings=settings_of(options, {"build_datasets_fn": loader,
-                                           "output_name_fn": names}),
+            settings=settings_of(options, {"build_datasets_fn": loader, "output_name_fn": names}),
             executor=runner,
             output_name_fn=names,
             item_timeout=run_options["item_timeout"],
@@ -444,9 +458,9 @@ def render_archive(
             refuse="skip",
         )
     except KeyboardInterrupt as stopped:
-        report = getattr(stopped, "report", None)
-        if report is not None:
-            stopped.run = _collect(plan, report, run)  # type: ignore[attr-defined]
+        done: RunReport | None = getattr(stopped, "report", None)
+        if done is not None:
+            stopped.run = _collect(plan, done, run)  # type: ignore[attr-defined]
         raise
     return _collect(plan, report, run)
 

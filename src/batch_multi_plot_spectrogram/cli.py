@@ -29,8 +29,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CLI_REMEDIES = {
     "ignore_progress": "Pass --ignore-progress to start afresh (the file is then overwritten "
     "at the first save)",
-    "other_progress_file": "--progress-dir DIR to keep this file and record progress "
-    "elsewhere",
+    "other_progress_file": "--progress-dir DIR to keep this file and record progress elsewhere",
     "wait_for_lock": "Wait for that run to finish or stop it, or pass --progress-dir DIR",
 }
 #: The flag of each option of the library that the command line sets.
@@ -73,9 +72,11 @@ def _message(exc: BaseException) -> str:
         return exc.phrase(CLI_REMEDIES)
     if isinstance(exc, OSError):
         where = exc.filename if exc.filename is not None else "a file"
-        return (f"cannot write {str(where)!r}: {exc.strerror or exc}. Choose a folder you can "
-                "write to: --progress-dir DIR for the progress files and logs (they go beside "
-                "the stores by default), -o DIR for the figures.")
+        return (
+            f"cannot write {str(where)!r}: {exc.strerror or exc}. Choose a folder you can "
+            "write to: --progress-dir DIR for the progress files and logs (they go beside "
+            "the stores by default), -o DIR for the figures."
+        )
     return str(exc)
 
 
@@ -131,8 +132,12 @@ def cli(verbose: int) -> None:
 
 
 _archive = click.argument("archive", type=click.Path(path_type=Path))
-_config = click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                       help="Plot configuration file (TOML).")
+_config = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Plot configuration file (TOML).",
+)
 
 
 def _summary(run: Any, interrupted: bool) -> None:
@@ -166,33 +171,69 @@ def _dry_run(plan: Any) -> None:
 
 @cli.command()
 @_archive
-@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
-              help="Output directory for the figures.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output directory for the figures.",
+)
 @_config
-@click.option("--workers", type=click.IntRange(min=1),
-              help="Worker processes (default: all cores).")
-@click.option("--ignore-progress", is_flag=True,
-              help="Re-render everything; start fresh progress files.")
-@click.option("--flush-batch-size", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Save progress every N finished items.")
-@click.option("--log-flush-batch-size", type=click.IntRange(min=1),
-              help="Write the log every N records (default: --flush-batch-size).")
-@click.option("--item-timeout", type=click.FloatRange(min=0, min_open=True),
-              help="Fail an item that runs longer than this many seconds.")
-@click.option("--progress-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write progress files here instead of beside the stores.")
-@click.option("--colormap", type=_OptionValue("colormap", "NAME"),
-              help="Colormap for every row (overrides metadata).")
-@click.option("--y-scale", type=_OptionValue("y_scale", "[linear|log]"),
-              help="y scale for every row.")
-@click.option("--z-scale", type=_OptionValue("z_scale", "[linear|log]"),
-              help="Colour scale for every row.")
-@click.option("--format", "output_format", type=_OptionValue("output_format", "[png|pdf|svg]"),
-              default="png", show_default=True, help="File format of the figures.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Worker processes (default: all cores)."
+)
+@click.option(
+    "--ignore-progress", is_flag=True, help="Re-render everything; start fresh progress files."
+)
+@click.option(
+    "--flush-batch-size",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Save progress every N finished items.",
+)
+@click.option(
+    "--log-flush-batch-size",
+    type=click.IntRange(min=1),
+    help="Write the log every N records (default: --flush-batch-size).",
+)
+@click.option(
+    "--item-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Fail an item that runs longer than this many seconds.",
+)
+@click.option(
+    "--progress-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write progress files here instead of beside the stores.",
+)
+@click.option(
+    "--colormap",
+    type=_OptionValue("colormap", "NAME"),
+    help="Colormap for every row (overrides metadata).",
+)
+@click.option(
+    "--y-scale", type=_OptionValue("y_scale", "[linear|log]"), help="y scale for every row."
+)
+@click.option(
+    "--z-scale", type=_OptionValue("z_scale", "[linear|log]"), help="Colour scale for every row."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=_OptionValue("output_format", "[png|pdf|svg]"),
+    default="png",
+    show_default=True,
+    help="File format of the figures.",
+)
 @click.option("--dry-run", is_flag=True, help="List what would be rendered, render nothing.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this dask scheduler.")
-@click.option("--cluster", type=click.Choice(["local"]),
-              help="Start a local dask cluster of --workers workers (with a dashboard).")
+@click.option(
+    "--cluster",
+    type=click.Choice(["local"]),
+    help="Start a local dask cluster of --workers workers (with a dashboard).",
+)
 def render(
     archive: Path,
     output: Path,
@@ -219,24 +260,39 @@ def render(
     if scheduler and cluster:
         raise click.UsageError("use either --scheduler or --cluster, not both.")
     if workers is not None and scheduler:
-        raise click.UsageError("--workers applies to local runs and --cluster local; the "
-                               "scheduler's workers are its own.")
+        raise click.UsageError(
+            "--workers applies to local runs and --cluster local; the "
+            "scheduler's workers are its own."
+        )
     if item_timeout is not None and (scheduler or cluster):
         raise click.UsageError("--item-timeout applies to local worker processes only.")
     try:
         config = None if config_path is None else load_config(config_path)
         if dry_run:
-            _dry_run(plan_archive(archive, output, config=config, progress_dir=progress_dir,
-                                  output_format=output_format))
+            _dry_run(
+                plan_archive(
+                    archive,
+                    output,
+                    config=config,
+                    progress_dir=progress_dir,
+                    output_format=output_format,
+                )
+            )
     except SpectrogramError as exc:
         _fail(_message(exc))
         sys.exit(EXIT_USAGE)
     arguments: dict[str, Any] = {
-        "config": config, "progress_dir": progress_dir,
-        "ignore_progress_json": ignore_progress, "output_format": output_format,
-        "colormap": colormap, "y_scale": y_scale, "z_scale": z_scale,
-        "max_workers": workers, "item_timeout": item_timeout,
-        "scheduler_address": scheduler, "flush_batch_size": flush_batch_size,
+        "config": config,
+        "progress_dir": progress_dir,
+        "ignore_progress_json": ignore_progress,
+        "output_format": output_format,
+        "colormap": colormap,
+        "y_scale": y_scale,
+        "z_scale": z_scale,
+        "max_workers": workers,
+        "item_timeout": item_timeout,
+        "scheduler_address": scheduler,
+        "flush_batch_size": flush_batch_size,
         "log_flush_batch_size": log_flush_batch_size,
     }
     interrupted = False
@@ -245,8 +301,7 @@ def render(
             if cluster is not None:
                 from .batch.executors._dask import open_client
 
-                client = stack.enter_context(
-                    open_client(local_workers=workers or usable_cores()))
+                client = stack.enter_context(open_client(local_workers=workers or usable_cores()))
                 arguments.update(client=client, max_workers=None)
                 where = f"a local dask cluster (dashboard {client.dashboard_link})"
             elif scheduler is not None:
@@ -297,8 +352,11 @@ def validate(archive: Path, config_path: str | None) -> None:
 @cli.command(name="list")
 @_archive
 @_config
-@click.option("--progress-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the progress files are, if not beside the stores.")
+@click.option(
+    "--progress-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the progress files are, if not beside the stores.",
+)
 def list_items(archive: Path, config_path: str | None, progress_dir: Path | None) -> None:
     """Print every item under ARCHIVE with its progress status."""
     from .archive import list_archive

@@ -38,8 +38,7 @@ API_REMEDIES: Mapping[str, str] = {
     "ignore_progress": "Pass ignore_progress_json=True to start afresh (the file is then "
     "overwritten at the first save)",
     "other_progress_file": "pass another progress_json_path to keep this file",
-    "wait_for_lock": "Wait for that run to finish or stop it, or pass another "
-    "progress_json_path",
+    "wait_for_lock": "Wait for that run to finish or stop it, or pass another progress_json_path",
     "writable_output": "Choose folders you can write to",
 }
 

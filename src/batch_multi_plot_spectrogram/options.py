@@ -140,8 +140,9 @@ class Origin:
     def config(cls, path: str | None, section: str, key: str) -> Origin:
         """Key ``key`` in ``section`` of a config file: errors are :class:`ConfigError`."""
         name = "config" if path is None else f"config file {path!r}"
-        return cls(key, f"{name}: key {key!r} {section}", "Fix the value in the config file.",
-                   ConfigError)
+        return cls(
+            key, f"{name}: key {key!r} {section}", "Fix the value in the config file.", ConfigError
+        )
 
     @classmethod
     def attribute(cls, store: str, group: str, variable: str | None, key: str) -> Origin:
@@ -285,8 +286,9 @@ def parse_colormap(value: object, origin: Origin) -> Any:
         return plain.strip()
     hint = ""
     if isinstance(plain, str):
-        close = difflib.get_close_matches(plain.strip(), list(matplotlib.colormaps), n=1,
-                                          cutoff=0.75)
+        close = difflib.get_close_matches(
+            plain.strip(), list(matplotlib.colormaps), n=1, cutoff=0.75
+        )
         if close:
             hint = f" Did you mean {close[0]!r}?"
     raise origin.fail(
@@ -315,8 +317,10 @@ def parse_names(value: object, origin: Origin) -> tuple[str, ...]:
     return tuple(str(item).strip() for item in items)
 
 
-_TIMES = ("ISO-8601 times (e.g. '2000-01-01T00:10:00Z'), UNIX seconds or datetime64 "
-          "values, one or a list")
+_TIMES = (
+    "ISO-8601 times (e.g. '2000-01-01T00:10:00Z'), UNIX seconds or datetime64 "
+    "values, one or a list"
+)
 
 
 def _time_seconds(item: object) -> float | None:
@@ -455,63 +459,206 @@ _ARGUMENT_ROW: frozenset[Where] = frozenset({"argument", "dataset"})
 OPTIONS: tuple[Option, ...] = (
     # -- rows ----------------------------------------------------------------------------
     Option("label", "row", parse_text, None, _ROW_META, "row title", "text"),
-    Option("y_label", "row", parse_text, None, _ROW_META,
-           "y axis label (default 'Energy (eV)')", "text"),
-    Option("z_label", "row", parse_text, None, _ROW_META,
-           "colour bar label (default 'Counts')", "text"),
+    Option(
+        "y_label",
+        "row",
+        parse_text,
+        None,
+        _ROW_META,
+        "y axis label (default 'Energy (eV)')",
+        "text",
+    ),
+    Option(
+        "z_label",
+        "row",
+        parse_text,
+        None,
+        _ROW_META,
+        "colour bar label (default 'Counts')",
+        "text",
+    ),
     Option("y_min", "row", parse_number, None, _ALL, "lower y limit", "number"),
     Option("y_max", "row", parse_number, None, _ALL, "upper y limit", "number"),
     Option("z_min", "row", parse_number, None, _ALL, "lower colour limit", "number"),
     Option("z_max", "row", parse_number, None, _ALL, "upper colour limit", "number"),
-    Option("vmin", "row", parse_number, None, _ROW_META,
-           "lower colour limit, clamped by a global z_min", "number"),
-    Option("vmax", "row", parse_number, None, _ROW_META,
-           "upper colour limit, clamped by a global z_max", "number"),
+    Option(
+        "vmin",
+        "row",
+        parse_number,
+        None,
+        _ROW_META,
+        "lower colour limit, clamped by a global z_min",
+        "number",
+    ),
+    Option(
+        "vmax",
+        "row",
+        parse_number,
+        None,
+        _ROW_META,
+        "upper colour limit, clamped by a global z_max",
+        "number",
+    ),
     Option("y_scale", "row", parse_scale, "linear", _ALL, "y axis scale", "scale"),
     Option("z_scale", "row", parse_scale, "linear", _ALL, "colour scale", "scale"),
-    Option("colormap", "row", parse_colormap, "viridis", _ALL, "Matplotlib colormap",
-           "colormap"),
-    Option("collapse", "row", parse_collapse, "sum", _ALL,
-           "reducer of a 3-D variable's third dimension", "reducer"),
-    Option("collapse_axis", "row", parse_collapse_axis, 1, _ARGUMENT_ROW,
-           "axis of 3-D data to reduce (1 or 2)"),
-    Option("collapse_dim", "row", parse_name, None, _METADATA,
-           "dimension of a 3-D variable to reduce", "text"),
-    Option("y_dim", "row", parse_name, None, _METADATA,
-           "dimension of a variable to plot along y", "text"),
-    Option("gap_seconds", "row", parse_positive, None, _ALL,
-           "time spacing above which two records are separated by a gap", "positive"),
+    Option("colormap", "row", parse_colormap, "viridis", _ALL, "Matplotlib colormap", "colormap"),
+    Option(
+        "collapse",
+        "row",
+        parse_collapse,
+        "sum",
+        _ALL,
+        "reducer of a 3-D variable's third dimension",
+        "reducer",
+    ),
+    Option(
+        "collapse_axis",
+        "row",
+        parse_collapse_axis,
+        1,
+        _ARGUMENT_ROW,
+        "axis of 3-D data to reduce (1 or 2)",
+    ),
+    Option(
+        "collapse_dim",
+        "row",
+        parse_name,
+        None,
+        _METADATA,
+        "dimension of a 3-D variable to reduce",
+        "text",
+    ),
+    Option(
+        "y_dim",
+        "row",
+        parse_name,
+        None,
+        _METADATA,
+        "dimension of a variable to plot along y",
+        "text",
+    ),
+    Option(
+        "gap_seconds",
+        "row",
+        parse_positive,
+        None,
+        _ALL,
+        "time spacing above which two records are separated by a gap",
+        "positive",
+    ),
     # -- figures -------------------------------------------------------------------------
-    Option("figure_title", "figure", parse_text, None, _FIGURE_ALL, "figure title",
-           "text", key="title"),
-    Option("rows", "figure", parse_names, None, _METADATA,
-           "which variables become rows, in order", "names"),
-    Option("vertical_lines", "figure", parse_times, (), _FIGURE_ALL,
-           "event times drawn as vertical lines", "times"),
-    Option("zoom_duration_minutes", "figure", parse_positive, None, _FIGURE_ALL,
-           "width of the zoom column around the events", "positive"),
-    Option("z_percentiles", "figure", parse_percentiles, (1.0, 99.0), _ARGUMENT,
-           "percentiles of the automatic colour limits"),
+    Option(
+        "figure_title",
+        "figure",
+        parse_text,
+        None,
+        _FIGURE_ALL,
+        "figure title",
+        "text",
+        key="title",
+    ),
+    Option(
+        "rows",
+        "figure",
+        parse_names,
+        None,
+        _METADATA,
+        "which variables become rows, in order",
+        "names",
+    ),
+    Option(
+        "vertical_lines",
+        "figure",
+        parse_times,
+        (),
+        _FIGURE_ALL,
+        "event times drawn as vertical lines",
+        "times",
+    ),
+    Option(
+        "zoom_duration_minutes",
+        "figure",
+        parse_positive,
+        None,
+        _FIGURE_ALL,
+        "width of the zoom column around the events",
+        "positive",
+    ),
+    Option(
+        "z_percentiles",
+        "figure",
+        parse_percentiles,
+        (1.0, 99.0),
+        _ARGUMENT,
+        "percentiles of the automatic colour limits",
+    ),
     Option("dpi", "figure", parse_positive, 150.0, _ARGUMENT, "resolution of the figure"),
-    Option("output_format", "figure", parse_output_format, "png", _ARGUMENT,
-           "file format of the figures: png, pdf or svg"),
+    Option(
+        "output_format",
+        "figure",
+        parse_output_format,
+        "png",
+        _ARGUMENT,
+        "file format of the figures: png, pdf or svg",
+    ),
     # -- runs ----------------------------------------------------------------------------
-    Option("flush_batch_size", "run", parse_positive_int, 10, _ARGUMENT,
-           "save progress every N finished items"),
-    Option("log_flush_batch_size", "run", parse_positive_int, None, _ARGUMENT,
-           "write the log every N records (default: flush_batch_size)"),
-    Option("max_workers", "run", parse_positive_int, None, _ARGUMENT,
-           "worker processes (default: all usable cores)"),
-    Option("max_in_flight", "run", parse_positive_int, None, _ARGUMENT,
-           "items submitted but not finished at any time"),
-    Option("item_timeout", "run", parse_positive, None, _ARGUMENT,
-           "seconds an item may take"),
-    Option("flush_interval_seconds", "run", parse_positive, 60.0, _ARGUMENT,
-           "save progress at least this often"),
-    Option("ignore_progress_json", "run", parse_bool, False, _ARGUMENT,
-           "ignore recorded progress and render everything"),
-    Option("install_signal_handlers", "run", parse_bool, True, _ARGUMENT,
-           "handle SIGINT and SIGTERM for the length of the run"),
+    Option(
+        "flush_batch_size",
+        "run",
+        parse_positive_int,
+        10,
+        _ARGUMENT,
+        "save progress every N finished items",
+    ),
+    Option(
+        "log_flush_batch_size",
+        "run",
+        parse_positive_int,
+        None,
+        _ARGUMENT,
+        "write the log every N records (default: flush_batch_size)",
+    ),
+    Option(
+        "max_workers",
+        "run",
+        parse_positive_int,
+        None,
+        _ARGUMENT,
+        "worker processes (default: all usable cores)",
+    ),
+    Option(
+        "max_in_flight",
+        "run",
+        parse_positive_int,
+        None,
+        _ARGUMENT,
+        "items submitted but not finished at any time",
+    ),
+    Option("item_timeout", "run", parse_positive, None, _ARGUMENT, "seconds an item may take"),
+    Option(
+        "flush_interval_seconds",
+        "run",
+        parse_positive,
+        60.0,
+        _ARGUMENT,
+        "save progress at least this often",
+    ),
+    Option(
+        "ignore_progress_json",
+        "run",
+        parse_bool,
+        False,
+        _ARGUMENT,
+        "ignore recorded progress and render everything",
+    ),
+    Option(
+        "install_signal_handlers",
+        "run",
+        parse_bool,
+        True,
+        _ARGUMENT,
+        "handle SIGINT and SIGTERM for the length of the run",
+    ),
 )
 
 _BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
@@ -631,8 +778,11 @@ class FigureOptions:
 
 def config_keys(level: Level | None = None) -> tuple[str, ...]:
     """Names of the keys a config file or a store attribute may set (of ``level``)."""
-    return tuple(o.config_key for o in OPTIONS
-                 if "config" in o.where and (level is None or o.level == level))
+    return tuple(
+        o.config_key
+        for o in OPTIONS
+        if "config" in o.where and (level is None or o.level == level)
+    )
 
 
 def by_config_key(key: str) -> Option | None:

@@ -89,9 +89,14 @@ class _Pending:
 
 def _failure(index: int, key: str, exc: BaseException, prefix: str = "") -> ItemResult:
     return ItemResult(
-        index=index, key=key, status="error", output_path=None,
+        index=index,
+        key=key,
+        status="error",
+        output_path=None,
         message=f"{prefix}{type(exc).__name__}: {exc}",
-        traceback="".join(traceback.format_exception(exc)), records=(), seconds=0.0,
+        traceback="".join(traceback.format_exception(exc)),
+        records=(),
+        seconds=0.0,
         pid=os.getpid(),
     )
 
@@ -218,17 +223,27 @@ class _Run:
             self.run_log.info(
                 "batch started: %s item(s) to %s with %s; progress %s (recorded: %d ok, "
                 "%d no_data, %d error%s); log %s",
-                size, ledger.spec.output_dir, self.executor.describe(),
-                ledger.spec.progress_path, recorded["ok"], recorded["no_data"],
+                size,
+                ledger.spec.output_dir,
+                self.executor.describe(),
+                ledger.spec.progress_path,
+                recorded["ok"],
+                recorded["no_data"],
                 recorded["error"],
                 ", ignored: ignore_progress_json=True" if self.ignore_progress else "",
-                ledger.spec.log_path, extra={"ledger": ledger.number},
+                ledger.spec.log_path,
+                extra={"ledger": ledger.number},
             )
             for note in notes:
                 log.warning("%s", note, extra={"ledger": ledger.number})
         self.bar = tqdm(
-            total=total, unit="item", desc="spectrograms", file=sys.stderr,
-            disable=not self.show_bar, dynamic_ncols=True, mininterval=0.5,
+            total=total,
+            unit="item",
+            desc="spectrograms",
+            file=sys.stderr,
+            disable=not self.show_bar,
+            dynamic_ncols=True,
+            mininterval=0.5,
         )
 
     def _loop(self, work: Iterable[tuple[int, Any]]) -> None:
@@ -260,8 +275,12 @@ class _Run:
         except SettingError:
             raise  # an item without a stable key stops the run, after saving
         if isinstance(decision, Repeat):
-            self.run_log.warning("skipped item %r at index %d: the same key came before",
-                                 decision.key, index, extra={"ledger": ledger.number})
+            self.run_log.warning(
+                "skipped item %r at index %d: the same key came before",
+                decision.key,
+                index,
+                extra={"ledger": ledger.number},
+            )
             self._advance_bar()
             return
         if isinstance(decision, Done):
@@ -273,8 +292,12 @@ class _Run:
             return
         task = decision.task
         if decision.missing:
-            self.run_log.info("re-rendering %r: recorded ok but %s is missing", task.key,
-                              task.output_path, extra={"ledger": ledger.number})
+            self.run_log.info(
+                "re-rendering %r: recorded ok but %s is missing",
+                task.key,
+                task.output_path,
+                extra={"ledger": ledger.number},
+            )
         try:
             if self.executor.runs_in_caller:
                 self.router.current = ledger.number
@@ -286,8 +309,7 @@ class _Run:
             else:
                 future = self.executor.submit(run_item, task)
         except Exception as exc:  # e.g. an item that cannot be pickled
-            self._record(ledger, _failure(index, task.key, exc,
-                                          "could not be sent to a worker: "))
+            self._record(ledger, _failure(index, task.key, exc, "could not be sent to a worker: "))
             return
         self.pending[future] = _Pending(ledger, index, task.key, time.monotonic())
         self.pending_keys[ledger.number].add(task.key)
@@ -306,11 +328,18 @@ class _Run:
                 if now - pending.submitted > self.item_timeout:
                     future.cancel()
                     self._pop(future)
-                    self._record(pending.ledger, _failure(pending.index, pending.key,
-                                                          TimeoutError(
-                        f"no result {self.item_timeout} s after submission (item_timeout); "
-                        "the executor cannot stop the task, its late result is ignored"
-                    )))
+                    self._record(
+                        pending.ledger,
+                        _failure(
+                            pending.index,
+                            pending.key,
+                            TimeoutError(
+                                f"no result {self.item_timeout} s after submission "
+                                "(item_timeout); the executor cannot stop the task, its late "
+                                "result is ignored"
+                            ),
+                        ),
+                    )
 
     def _collect_finished(self) -> None:
         # After a stop: keep what finished before the workers were ended.
@@ -330,14 +359,17 @@ class _Run:
         except BaseException as exc:  # also a KeyboardInterrupt raised by a worker's code
             return _failure(pending.index, pending.key, exc)
         if not isinstance(result, ItemResult):
-            return _failure(pending.index, pending.key, TypeError(
-                f"the executor returned {type(result).__name__}, not an ItemResult"
-            ))
+            return _failure(
+                pending.index,
+                pending.key,
+                TypeError(f"the executor returned {type(result).__name__}, not an ItemResult"),
+            )
         return result
 
     def _record(self, ledger: Ledger, result: ItemResult) -> None:
-        self.router.replay(result.records, ledger=ledger.number,
-                           in_process=result.pid == os.getpid())
+        self.router.replay(
+            result.records, ledger=ledger.number, in_process=result.pid == os.getpid()
+        )
         self.recorder.record(ledger, result)
         if result.status == "error" and self.bar is not None:
             errors = sum(lg.counts["error"] for lg in self.ledgers)
@@ -358,19 +390,29 @@ class _Run:
             done = ledger.done_text(seconds)
             if signum is not None or isinstance(outcome, KeyboardInterrupt):
                 name = signal.Signals(signum).name if signum is not None else "KeyboardInterrupt"
-                self.run_log.warning("batch stopped by %s after %s; progress saved, run again "
-                                     "to continue", name, done, extra=extra)
+                self.run_log.warning(
+                    "batch stopped by %s after %s; progress saved, run again to continue",
+                    name,
+                    done,
+                    extra=extra,
+                )
             elif outcome is not None:
-                self.run_log.error("batch stopped by an error after %s", done,
-                                   exc_info=outcome, extra=extra)
+                self.run_log.error(
+                    "batch stopped by an error after %s", done, exc_info=outcome, extra=extra
+                )
             else:
                 self.run_log.info("batch finished: %s", done, extra=extra)
             if ledger.failed:
                 shown = ", ".join(repr(k) for k in ledger.failed[:5])
                 more = f" and {len(ledger.failed) - 5} more" if len(ledger.failed) > 5 else ""
-                log.warning("%d item(s) failed: %s%s; reasons and tracebacks are in %s",
-                            len(ledger.failed), shown, more, ledger.spec.log_path,
-                            extra=extra)
+                log.warning(
+                    "%d item(s) failed: %s%s; reasons and tracebacks are in %s",
+                    len(ledger.failed),
+                    shown,
+                    more,
+                    ledger.spec.log_path,
+                    extra=extra,
+                )
 
 
 def run_batch(
@@ -422,16 +464,19 @@ def run_batch(
     """
     options = functions[3]
     shipment = Shipment.pack(functions, in_caller=executor.runs_in_caller)
-    opened = [Ledger(n, spec, dict(settings), log_capacity or flush_batch_size)
-              for n, spec in enumerate(ledgers)]
+    opened = [
+        Ledger(n, spec, dict(settings), log_capacity or flush_batch_size)
+        for n, spec in enumerate(ledgers)
+    ]
     run = _Run(
         ledgers=opened,
         executor=executor,
         shipment=shipment,
         planner=Planner(shipment, options.output_format, output_name_fn),
         item_timeout=item_timeout,
-        recorder=Recorder(opened, flush_batch_size=flush_batch_size,
-                          flush_interval=flush_interval),
+        recorder=Recorder(
+            opened, flush_batch_size=flush_batch_size, flush_interval=flush_interval
+        ),
         ignore_progress=ignore_progress,
         guard=SignalGuard(install_signal_handlers),
         show_bar=progress_bar,
@@ -459,8 +504,9 @@ def local_process_pool(
     """
     workers = parse_argument("max_workers", max_workers) or usable_cores()
     timeout = parse_argument("item_timeout", item_timeout)
-    return LocalProcessPool(workers, item_timeout=timeout, initializer=init_worker,
-                            initargs=(logger_levels(),))
+    return LocalProcessPool(
+        workers, item_timeout=timeout, initializer=init_worker, initargs=(logger_levels(),)
+    )
 
 
 def _callable_setting(fn: Any) -> Any:
@@ -677,7 +723,8 @@ vertical_lines, gap_seconds, z_percentiles, collapse_axis, collapse, dpi
             f"{build_datasets_fn!r} instead."
         )
     run_options = {
-        name: parse_argument(name, value) for name, value in (
+        name: parse_argument(name, value)
+        for name, value in (
             ("flush_batch_size", flush_batch_size),
             ("log_flush_batch_size", log_flush_batch_size),
             ("flush_interval_seconds", flush_interval_seconds),
@@ -692,13 +739,25 @@ vertical_lines, gap_seconds, z_percentiles, collapse_axis, collapse, dpi
         "title_fn": _optional_callable(title_fn, "title_fn"),
         "output_name_fn": _optional_callable(output_name_fn, "output_name_fn"),
     }
-    options = FigureOptions.parse({
-        "vertical_lines": vertical_lines, "zoom_duration_minutes": zoom_duration_minutes,
-        "colormap": colormap, "y_scale": y_scale, "z_scale": z_scale, "y_min": y_min,
-        "y_max": y_max, "z_min": z_min, "z_max": z_max, "gap_seconds": gap_seconds,
-        "z_percentiles": z_percentiles, "collapse_axis": collapse_axis,
-        "collapse": collapse, "dpi": dpi, "output_format": output_format,
-    })
+    options = FigureOptions.parse(
+        {
+            "vertical_lines": vertical_lines,
+            "zoom_duration_minutes": zoom_duration_minutes,
+            "colormap": colormap,
+            "y_scale": y_scale,
+            "z_scale": z_scale,
+            "y_min": y_min,
+            "y_max": y_max,
+            "z_min": z_min,
+            "z_max": z_max,
+            "gap_seconds": gap_seconds,
+            "z_percentiles": z_percentiles,
+            "collapse_axis": collapse_axis,
+            "collapse": collapse,
+            "dpi": dpi,
+            "output_format": output_format,
+        }
+    )
     if progress_bar is None:
         progress_bar = sys.stderr is not None and sys.stderr.isatty()
 
@@ -730,8 +789,12 @@ vertical_lines, gap_seconds, z_percentiles, collapse_axis, collapse, dpi
     report = run_batch(
         ((0, item) for item in items),
         ledgers=[LedgerSpec(str(out), out, progress_path, resolved_log)],
-        functions=(build_datasets_fn, callables["vertical_lines_fn"], callables["title_fn"],
-                   options),
+        functions=(
+            build_datasets_fn,
+            callables["vertical_lines_fn"],
+            callables["title_fn"],
+            options,
+        ),
         settings=settings_of(options, callables),
         executor=runner,
         output_name_fn=callables["output_name_fn"],

@@ -69,8 +69,9 @@ class Planner:
         safe file name and the format's suffix).
     """
 
-    def __init__(self, shipment: Shipment, output_format: str,
-                 output_name_fn: Callable[[str], Any] | None) -> None:
+    def __init__(
+        self, shipment: Shipment, output_format: str, output_name_fn: Callable[[str], Any] | None
+    ) -> None:
         self.shipment = shipment
         self.output_format = output_format
         self.output_name_fn = output_name_fn
@@ -81,8 +82,9 @@ class Planner:
         if key in ledger.statuses or key in pending:
             return Repeat(key)
         try:
-            path = output_path(key, ledger.spec.output_dir, self.output_format,
-                               self.output_name_fn)
+            path = output_path(
+                key, ledger.spec.output_dir, self.output_format, self.output_name_fn
+            )
         except Exception as exc:
             return Failed(key, exc)
         recorded = ledger.progress.status_of(key)
@@ -91,10 +93,19 @@ class Planner:
         if self.output_name_fn is not None:
             other = self._paths.setdefault(ledger.number, {}).setdefault(path, key)
             if other != key:
-                return Failed(key, SettingError(
-                    f"output_name_fn gave item {key!r} the file {str(path)!r}, which item "
-                    f"{other!r} already uses; it must give each item its own path."
-                ))
-        task = ItemTask(index=index, key=key, item=item, output_path=str(path),
-                        functions_digest=self.shipment.digest, functions=self.shipment.blob)
+                return Failed(
+                    key,
+                    SettingError(
+                        f"output_name_fn gave item {key!r} the file {str(path)!r}, which item "
+                        f"{other!r} already uses; it must give each item its own path."
+                    ),
+                )
+        task = ItemTask(
+            index=index,
+            key=key,
+            item=item,
+            output_path=str(path),
+            functions_digest=self.shipment.digest,
+            functions=self.shipment.blob,
+        )
         return Submit(task, missing=recorded == "ok")

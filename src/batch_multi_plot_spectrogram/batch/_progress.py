@@ -244,8 +244,14 @@ class Progress:
         for status, name in _LIST_OF.items():
             progress._set_of(status).update(dict.fromkeys(document[name]))
         progress.last_index = document["last_index"]
-        known = {*_LIST_OF.values(), "last_index", "schema_version", "output_dir",
-                 "settings", "updated_at"}
+        known = {
+            *_LIST_OF.values(),
+            "last_index",
+            "schema_version",
+            "output_dir",
+            "settings",
+            "updated_at",
+        }
         progress.extra = {k: v for k, v in document.items() if k not in known}
         return progress, progress._check_compatible(document, where)
 
@@ -344,8 +350,9 @@ class Progress:
         # The C JSON encoder is used only without indent: one dumps per value keeps a
         # 100,000-item file fast to write and still readable.
         document = self.document()
-        lines = [f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}"
-                 for k, v in document.items()]
+        lines = [
+            f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in document.items()
+        ]
         return "{\n" + ",\n".join(lines) + "\n}\n"
 
     def save(self) -> None:

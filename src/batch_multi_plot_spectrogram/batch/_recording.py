@@ -70,8 +70,7 @@ class Ledger:
     is_open: bool = False
 
     def __post_init__(self) -> None:
-        self.progress = Progress(self.spec.progress_path, str(self.spec.output_dir),
-                                 self.settings)
+        self.progress = Progress(self.spec.progress_path, str(self.spec.output_dir), self.settings)
         self.lock = ProgressLock(self.spec.progress_path)
         self.log = BatchLog(self.spec.log_path, self.log_capacity)
 
@@ -143,8 +142,10 @@ class Ledger:
 
     def done_text(self, seconds: float) -> str:
         c = self.counts
-        return (f"{c['ok']} ok, {c['no_data']} no_data, {c['error']} error, "
-                f"{c['skipped']} skipped as complete, in {seconds:.1f} s")
+        return (
+            f"{c['ok']} ok, {c['no_data']} no_data, {c['error']} error, "
+            f"{c['skipped']} skipped as complete, in {seconds:.1f} s"
+        )
 
 
 class Recorder:
@@ -154,8 +155,9 @@ class Recorder:
     ``flush_interval`` seconds while its items finish.
     """
 
-    def __init__(self, ledgers: list[Ledger], *, flush_batch_size: int,
-                 flush_interval: float) -> None:
+    def __init__(
+        self, ledgers: list[Ledger], *, flush_batch_size: int, flush_interval: float
+    ) -> None:
         self.ledgers = ledgers
         self.flush_batch_size = flush_batch_size
         self.flush_interval = flush_interval
@@ -166,13 +168,23 @@ class Recorder:
         where = f"{result.key!r} (#{result.index})"
         extra = {"ledger": ledger.number, "ledger_name": ledger.spec.name}
         if result.status == "ok":
-            self.run_log.info("ok       %s -> %s in %.2f s", where, result.output_path,
-                              result.seconds, extra=extra)
+            self.run_log.info(
+                "ok       %s -> %s in %.2f s",
+                where,
+                result.output_path,
+                result.seconds,
+                extra=extra,
+            )
         elif result.status == "no_data":
             self.run_log.info("no_data  %s: %s", where, result.message, extra=extra)
         else:
-            self.run_log.error("error    %s: %s\n%s", where, result.message,
-                               (result.traceback or "(no traceback)").rstrip(), extra=extra)
+            self.run_log.error(
+                "error    %s: %s\n%s",
+                where,
+                result.message,
+                (result.traceback or "(no traceback)").rstrip(),
+                extra=extra,
+            )
         if ledger.unsaved >= self.flush_batch_size:
             ledger.save()
 

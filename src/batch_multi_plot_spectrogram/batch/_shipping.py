@@ -30,7 +30,9 @@ __all__ = ["FunctionSet", "Shipment", "functions_of"]
 log = logging.getLogger(__name__)
 
 FunctionSet = tuple[
-    Callable[[Any], Any], Callable[[Any], Any] | None, Callable[[Any], Any] | None,
+    Callable[[Any], Any],
+    Callable[[Any], Any] | None,
+    Callable[[Any], Any] | None,
     FigureOptions,
 ]
 
@@ -95,7 +97,8 @@ class Shipment:
                 "build_datasets_fn (with its closure, vertical_lines_fn, title_fn and the plot "
                 "options) pickles to %.0f MB, sent with every item to %s. Load large data "
                 "inside the function instead of capturing it.",
-                len(self.blob) / 1e6, executor.describe(),
+                len(self.blob) / 1e6,
+                executor.describe(),
             )
 
     def release(self, executor: BatchExecutor) -> None:

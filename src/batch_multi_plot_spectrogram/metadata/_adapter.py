@@ -68,7 +68,8 @@ logger = logging.getLogger(__name__)
 #: Row keys that go into the dataset dict as they are (labels and the reducer are
 #: resolved on their own).
 _DATASET_OVERRIDES: tuple[str, ...] = tuple(
-    o.name for o in options_where("dataset")
+    o.name
+    for o in options_where("dataset")
     if "config" in o.where and o.name not in ("label", "y_label", "z_label", "collapse")
 )
 
@@ -132,8 +133,9 @@ def _row_spec(meta: GroupMeta, ov: Overrides, plan: RowPlan) -> RowSpec:
     options: dict[str, Any] = {}
     # Row title: an explicit label, else CF long_name, else ISTP FIELDNAM (its title for
     # plots), else the variable's name.
-    options["label"] = (ov.row(name, "label") or var.text("long_name")
-                        or var.text("FIELDNAM") or name)
+    options["label"] = (
+        ov.row(name, "label") or var.text("long_name") or var.text("FIELDNAM") or name
+    )
     y_label = ov.row(name, "y_label") or axis_label(meta.variables[plan.y_var])
     z_label = ov.row(name, "z_label") or axis_label(var)
     if y_label:
@@ -413,8 +415,9 @@ class GroupLoader:
 
     def __call__(self, item: StoreItem) -> ItemPlot:
         """Load the dataset dicts of ``item``'s group."""
-        return load_group(item.store, item.group, config=self.effective_config(),
-                          backend=item.backend)
+        return load_group(
+            item.store, item.group, config=self.effective_config(), backend=item.backend
+        )
 
     def describe_settings(self) -> dict[str, Any]:
         """What shapes the pictures besides the run's options: the config file, readable.
@@ -432,10 +435,12 @@ def limit_problems(plan: GroupPlan) -> list[SpectrogramError]:
     for spec in plan.rows:
         low, high = spec.options.get("y_min"), spec.options.get("y_max")
         if low is not None and high is not None and low >= high:
-            found.append(ConfigError(
-                f"store {plan.store!r}, group {plan.group!r}, variable "
-                f"{spec.plan.variable!r}, attributes 'y_min' and 'y_max': Expected y_min "
-                f"below y_max. Got y_min={low!r} and y_max={high!r} instead, an empty y "
-                "range. Fix the attributes in the store, or override them in a config file."
-            ))
+            found.append(
+                ConfigError(
+                    f"store {plan.store!r}, group {plan.group!r}, variable "
+                    f"{spec.plan.variable!r}, attributes 'y_min' and 'y_max': Expected y_min "
+                    f"below y_max. Got y_min={low!r} and y_max={high!r} instead, an empty y "
+                    "range. Fix the attributes in the store, or override them in a config file."
+                )
+            )
     return found

@@ -295,9 +295,7 @@ def load_config(path: str | PathLike[str]) -> PlotConfig:
             f"position {exc.start} is not valid UTF-8. TOML files are UTF-8: save it as UTF-8."
         ) from None
     except OSError as exc:
-        raise ConfigError(
-            f"config file {file!r} cannot be read: {exc.strerror or exc}."
-        ) from None
+        raise ConfigError(f"config file {file!r} cannot be read: {exc.strerror or exc}.") from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -159,8 +159,9 @@ class BinnedRow:
             self.table_of = np.full(x.size, -1, dtype=np.intp)
             for t in range(uniq.shape[0]):
                 recs = np.flatnonzero(inverse == t)
-                planned = _plan_table(np.where(np.isinf(uniq[t]), np.nan, uniq[t]),
-                                      data[recs], log_y)
+                planned = _plan_table(
+                    np.where(np.isinf(uniq[t]), np.nan, uniq[t]), data[recs], log_y
+                )
                 if planned is None:
                     continue
                 self.table_of[recs] = len(tables)

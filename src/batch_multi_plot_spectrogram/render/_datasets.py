@@ -101,8 +101,10 @@ def as_unix_seconds(x: Any, where: str) -> np.ndarray:
     if arr.dtype.kind == "O" and arr.size and hasattr(arr.flat[0], "timestamp"):
         # Naive datetimes are UTC, as datetime64 values are, whatever the local zone.
         return np.array(
-            [(v if v.tzinfo is not None else v.replace(tzinfo=dt.UTC)).timestamp()
-             for v in arr.ravel()],
+            [
+                (v if v.tzinfo is not None else v.replace(tzinfo=dt.UTC)).timestamp()
+                for v in arr.ravel()
+            ],
             dtype="float64",
         ).reshape(arr.shape)
     if arr.dtype.kind not in "iuf":
@@ -302,9 +304,7 @@ def parse_datasets(datasets: Sequence[Mapping[str, Any]] | None) -> list[Mapping
     if datasets is None:
         return []
     if isinstance(datasets, Mapping) or not isinstance(datasets, Sequence | list | tuple):
-        raise RowError(
-            f"datasets must be a list of dicts. Got {type(datasets).__name__} instead."
-        )
+        raise RowError(f"datasets must be a list of dicts. Got {type(datasets).__name__} instead.")
     return list(datasets)
 
 

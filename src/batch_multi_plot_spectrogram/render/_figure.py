@@ -48,8 +48,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_Y_LABEL = "Energy (eV)"
 DEFAULT_Z_LABEL = "Counts"
-EVENT_LINE_STYLE: dict[str, Any] = {"color": "red", "linewidth": 1.4, "linestyle": "-",
-                                    "zorder": 5}
+EVENT_LINE_STYLE: dict[str, Any] = {
+    "color": "red",
+    "linewidth": 1.4,
+    "linestyle": "-",
+    "zorder": 5,
+}
 NO_DATA_TEXT = "No data"
 FONT = {"tick": 8.5, "label": 9.5, "title": 10.5, "suptitle": 13.0}
 
@@ -102,8 +106,13 @@ def prepare_row(row: Row, opts: FigureOptions) -> PreparedRow:
                 f"{float(row.y[bad].min())!r}), which a log y axis cannot show. Use a "
                 "linear y scale, or set those centres to NaN to leave them out."
             )
-    binned = BinnedRow(row.x, row.y, row.data, log_y=y_scale == "log",
-                       gap_seconds=row.gap_seconds or opts.gap_seconds)
+    binned = BinnedRow(
+        row.x,
+        row.y,
+        row.data,
+        log_y=y_scale == "log",
+        gap_seconds=row.gap_seconds or opts.gap_seconds,
+    )
     values = binned.finite_values()
     limits = None
     if values.size:
@@ -192,8 +201,16 @@ def _draw_panel(
     ax.set_xlim(*to_datenum(np.array(x_lim)))
     if prepared.empty:
         added.append(
-            ax.text(0.5, 0.5, NO_DATA_TEXT, transform=ax.transAxes, ha="center",
-                    va="center", fontsize=FONT["title"], color="0.35")
+            ax.text(
+                0.5,
+                0.5,
+                NO_DATA_TEXT,
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=FONT["title"],
+                color="0.35",
+            )
         )
     else:
         assert prepared.norm is not None
@@ -334,16 +351,18 @@ def make_spectrogram(
     SettingError
         For an unknown scale, colormap or reducer.
     """
-    opts = FigureOptions.parse({
-        "y_scale": y_axis_scale_function,
-        "z_scale": z_axis_scale_function,
-        "colormap": colormap,
-        "gap_seconds": gap_seconds,
-        "z_percentiles": z_percentiles,
-        "collapse_axis": collapse_axis,
-        "collapse": collapse,
-        "vertical_lines": vertical_lines_unix,
-    })
+    opts = FigureOptions.parse(
+        {
+            "y_scale": y_axis_scale_function,
+            "z_scale": z_axis_scale_function,
+            "colormap": colormap,
+            "gap_seconds": gap_seconds,
+            "z_percentiles": z_percentiles,
+            "collapse_axis": collapse_axis,
+            "collapse": collapse,
+            "vertical_lines": vertical_lines_unix,
+        }
+    )
     dataset = {
         "x": x_axis_values,
         "y": y_axis_values,
@@ -359,8 +378,10 @@ def make_spectrogram(
     row = parse_dataset(dataset, 0, collapse_axis=opts.collapse_axis, collapse=opts.collapse)
     prepared = prepare_row(row, opts)
     lo, hi = prepared.binned.x_extent()
-    x_lim = (x_axis_min if x_axis_min is not None else lo,
-             x_axis_max if x_axis_max is not None else hi)
+    x_lim = (
+        x_axis_min if x_axis_min is not None else lo,
+        x_axis_max if x_axis_max is not None else hi,
+    )
     _check_x_range(x_lim)
     with mpl.rc_context(_STYLE):
         if axis_object is None:
@@ -420,8 +441,7 @@ def _plan_figure(datasets: Any, opts: FigureOptions) -> _FigurePlan:
         not p.empty and p.binned.has_data_between(*window) for p in rows
     ):
         window = None
-    full = (min(p.binned.x_extent()[0] for p in rows),
-            max(p.binned.x_extent()[1] for p in rows))
+    full = (min(p.binned.x_extent()[0] for p in rows), max(p.binned.x_extent()[1] for p in rows))
     return _FigurePlan(rows, full, window, lines, opts.figure_title)
 
 
@@ -459,10 +479,10 @@ def _fill_grid(
     if len(plan.lines) == 1:
         footer += f"    Event: {format_utc(plan.lines[0])} UTC"
     elif plan.lines:
-        footer += (f"    Events: {format_utc(min(plan.lines))} to "
-                   f"{format_utc(max(plan.lines))} UTC")
-    added.append(fig.text(0.5, 0.004, footer, ha="center", va="bottom",
-                          fontsize=FONT["tick"], color="0.25"))
+        footer += f"    Events: {format_utc(min(plan.lines))} to {format_utc(max(plan.lines))} UTC"
+    added.append(
+        fig.text(0.5, 0.004, footer, ha="center", va="bottom", fontsize=FONT["tick"], color="0.25")
+    )
     return added, colorbars
 
 
@@ -542,13 +562,25 @@ def generic_plot_spectrogram_set(
     SettingError
         For an unknown scale or colormap, or a malformed option.
     """
-    opts = FigureOptions.parse({
-        "vertical_lines": vertical_lines, "zoom_duration_minutes": zoom_duration_minutes,
-        "colormap": colormap, "y_scale": y_scale, "z_scale": z_scale, "y_min": y_min,
-        "y_max": y_max, "z_min": z_min, "z_max": z_max, "figure_title": figure_title,
-        "gap_seconds": gap_seconds, "z_percentiles": z_percentiles,
-        "collapse_axis": collapse_axis, "collapse": collapse, "dpi": dpi,
-    })
+    opts = FigureOptions.parse(
+        {
+            "vertical_lines": vertical_lines,
+            "zoom_duration_minutes": zoom_duration_minutes,
+            "colormap": colormap,
+            "y_scale": y_scale,
+            "z_scale": z_scale,
+            "y_min": y_min,
+            "y_max": y_max,
+            "z_min": z_min,
+            "z_max": z_max,
+            "figure_title": figure_title,
+            "gap_seconds": gap_seconds,
+            "z_percentiles": z_percentiles,
+            "collapse_axis": collapse_axis,
+            "collapse": collapse,
+            "dpi": dpi,
+        }
+    )
     plan = _plan_figure(datasets, opts)
     with mpl.rc_context(_STYLE):
         grid = build_grid(len(plan.rows), plan.zoom is not None, dpi=opts.dpi)

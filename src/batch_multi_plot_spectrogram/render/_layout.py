@@ -92,8 +92,12 @@ def build_grid(
         panels.append(row_axes)
         colorbars.append(
             fig.add_axes(
-                (cbar_left / width, bottom / height, g.colorbar_width / width,
-                 g.row_height / height)
+                (
+                    cbar_left / width,
+                    bottom / height,
+                    g.colorbar_width / width,
+                    g.row_height / height,
+                )
             )
         )
     return PanelGrid(fig, panels, colorbars, n_rows, two_columns)

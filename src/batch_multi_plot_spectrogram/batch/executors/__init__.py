@@ -66,8 +66,9 @@ def make_executor(
             )
         from ._dask import dask_executor
 
-        return dask_executor(client=client, scheduler_address=scheduler_address,
-                             max_in_flight=max_in_flight)
+        return dask_executor(
+            client=client, scheduler_address=scheduler_address, max_in_flight=max_in_flight
+        )
     if isinstance(executor, BatchExecutor):
         return executor
     workers = max_workers or usable_cores()
@@ -84,9 +85,13 @@ def make_executor(
             )
         return SerialExecutor()
     if executor == "processes":
-        return LocalProcessExecutor(max_workers=workers, item_timeout=item_timeout,
-                                    initializer=initializer, initargs=initargs,
-                                    max_in_flight=max_in_flight)
+        return LocalProcessExecutor(
+            max_workers=workers,
+            item_timeout=item_timeout,
+            initializer=initializer,
+            initargs=initargs,
+            max_in_flight=max_in_flight,
+        )
     raise SettingError(
         "Expected executor to be 'processes', 'serial', a concurrent.futures.Executor "
         f"(e.g. a dask Client's get_executor()) or a BatchExecutor. Got {executor!r} instead."

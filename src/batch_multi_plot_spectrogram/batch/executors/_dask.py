@@ -49,8 +49,10 @@ def parse_scheduler_address(address: object) -> str:
     """
     from distributed.comm import parse_address, parse_host_port
 
-    expected = (f"Expected a scheduler address like 'tcp://HOST:8786' (scheme one of "
-                f"{', '.join(_SCHEMES)}; 'tcp://' may be left out).")
+    expected = (
+        f"Expected a scheduler address like 'tcp://HOST:8786' (scheme one of "
+        f"{', '.join(_SCHEMES)}; 'tcp://' may be left out)."
+    )
     if not isinstance(address, str) or not address.strip():
         raise SettingError(f"{expected} Got {address!r} instead.")
     try:
@@ -61,8 +63,9 @@ def parse_scheduler_address(address: object) -> str:
     if scheme not in _SCHEMES:
         raise SettingError(f"{expected} Got {address!r} instead (scheme {scheme!r}).")
     if not 0 < port < 65536:
-        raise SettingError(f"{expected} Got {address!r} instead (port {port} is out of "
-                           "range 1-65535).")
+        raise SettingError(
+            f"{expected} Got {address!r} instead (port {port} is out of range 1-65535)."
+        )
     return address
 
 
@@ -140,8 +143,11 @@ def open_client(
         except BaseException:
             cluster.close()
             raise
-        log.info("local dask cluster with %d workers; dashboard at %s",
-                 local_workers, client.dashboard_link)
+        log.info(
+            "local dask cluster with %d workers; dashboard at %s",
+            local_workers,
+            client.dashboard_link,
+        )
     try:
         yield client
     finally:
@@ -175,8 +181,13 @@ class DaskExecutor(BatchExecutor):
         Called once at the end of the run (closes a client this run opened).
     """
 
-    def __init__(self, client: Any, *, max_in_flight: int | None = None,
-                 on_close: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        max_in_flight: int | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self.client = client
         self._executor = client.get_executor()
         self._fixed = max_in_flight

@@ -155,9 +155,15 @@ def _worker_main(
         try:
             data = pickle.dumps(reply)
         except Exception as exc:
-            data = pickle.dumps(("result", False, RuntimeError(
-                f"The outcome of the call could not be sent back ({exc!r}): {reply[2]!r}"
-            )))
+            data = pickle.dumps(
+                (
+                    "result",
+                    False,
+                    RuntimeError(
+                        f"The outcome of the call could not be sent back ({exc!r}): {reply[2]!r}"
+                    ),
+                )
+            )
         try:
             conn.send_bytes(data)
         except OSError:
@@ -378,10 +384,12 @@ class LocalProcessPool(Executor):
                 if job is not None and job.future in futures:
                     slot.job = None
                     self._retire(slot, kill=True)
-                    job.future.set_exception(CallStoppedError(
-                        "The call was stopped before it finished; its worker process was "
-                        "ended and replaced."
-                    ))
+                    job.future.set_exception(
+                        CallStoppedError(
+                            "The call was stopped before it finished; its worker process was "
+                            "ended and replaced."
+                        )
+                    )
             done.set()
 
     def _start(self, slot: _Slot) -> None:
@@ -417,9 +425,11 @@ class LocalProcessPool(Executor):
                     slot.shared_sent.add(key)
                 slot.conn.send_bytes(job.payload)
             except OSError:
-                job.future.set_exception(WorkerDiedError(
-                    f"The {_describe_exit(None, slot.pid)} before it got this call."
-                ))
+                job.future.set_exception(
+                    WorkerDiedError(
+                        f"The {_describe_exit(None, slot.pid)} before it got this call."
+                    )
+                )
                 broken.append(slot)
                 continue
             slot.job = job
@@ -514,10 +524,13 @@ class LocalProcessPool(Executor):
         slot.job = None
         self._retire(slot, kill=True)
         if job is not None:
-            job.future.set_exception(ItemTimeoutError(
-                f"The item ran longer than the item timeout of {self._timeout:g} s; its worker "
-                f"process (pid {pid}) was killed. Raise the timeout if items may take this long."
-            ))
+            job.future.set_exception(
+                ItemTimeoutError(
+                    f"The item ran longer than the item timeout of {self._timeout:g} s; its "
+                    f"worker process (pid {pid}) was killed. Raise the timeout if items may take "
+                    "this long."
+                )
+            )
 
     def _retire(self, slot: _Slot, *, kill: bool = False) -> None:
         """End a slot's process (if needed) and start a new one unless shutting down."""
@@ -619,8 +632,9 @@ class LocalProcessExecutor(BatchExecutor):
     def start(self) -> None:
         if self.pool is None:
             workers, timeout, initializer, initargs = self._make
-            self.pool = LocalProcessPool(workers, item_timeout=timeout,
-                                         initializer=initializer, initargs=initargs)
+            self.pool = LocalProcessPool(
+                workers, item_timeout=timeout, initializer=initializer, initargs=initargs
+            )
 
     def _running(self) -> LocalProcessPool:
         if self.pool is None:
