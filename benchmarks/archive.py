@@ -5,10 +5,13 @@ Run from the repository root::
 
     python benchmarks/archive.py [--stores 24] [--repeats 3] [--keep DIR]
 
-Builds, once, two archives holding the same ``--stores`` groups (FAST-like orbits: two
-(time, pitch_angle, energy) float32 rows each): one Zarr store per group ("daily files"),
-and one Zarr store holding them all. Then renders, side by side in each repeat (the order
-rotating from repeat to repeat), with :func:`render_archive`:
+Builds, once, two archives holding the same ``--stores`` groups, each the standard
+workload of ``workload.py`` as a store holds it (four (time, pitch_angle, energy) float32
+rows of 3,000 x 32 x 96 with 2 % NaN, energies descending, log scales, two event lines and
+a 10-minute zoom column): one Zarr store per group ("daily files", the most common
+layout), and one Zarr store holding them all: about 3 GB per archive. Then renders, side
+by side in each repeat (the order rotating from repeat to repeat), with
+:func:`render_archive`:
 
 - the daily archive on 2 workers and on 1 worker: the ratio says whether all items of all
   stores share the pool (target: at least 1.8);
@@ -37,34 +40,32 @@ import xarray as xr
 
 from batch_multi_plot_spectrogram import render_archive
 
-N_TIME, N_PITCH, N_ENERGY = 2000, 16, 48
+sys.path.insert(0, str(Path(__file__).parent))
+from workload import N_PITCH, N_TIME, standard_datasets
 
 
 def orbit(index: int) -> xr.Dataset:
-    """One orbit group: two rows, descending log energies, 2.5 s cadence."""
-    rng = np.random.default_rng(index)
-    start = np.datetime64("2000-01-01T00:00", "ns") + index * np.timedelta64(100, "m")
-    shape = (N_TIME, N_PITCH, N_ENERGY)
+    """One group: the standard workload, starting one day after the previous group."""
+    start = np.datetime64("2000-01-01T00:00", "ns") + index * np.timedelta64(1, "D")
+    rows = standard_datasets(seed=index)
     dims = ("time", "pitch_angle", "energy")
+    events = [str(start + np.timedelta64(m, "m")) + "Z" for m in (10, 16)]
     return xr.Dataset(
         {
-            "ees": (
-                dims,
-                rng.lognormal(1.0, 1.0, shape).astype("float32"),
-                {"long_name": "Electron flux", "units": "counts/s"},
-            ),
-            "ies": (
-                dims,
-                rng.lognormal(0.5, 1.0, shape).astype("float32"),
-                {"long_name": "Ion flux", "units": "counts/s"},
-            ),
+            f"row_{i}": (dims, row["data"], {"long_name": row["label"], "units": "counts/s"})
+            for i, row in enumerate(rows)
         },
         coords={
             "time": start + np.arange(N_TIME) * np.timedelta64(2500, "ms"),
             "pitch_angle": ("pitch_angle", np.linspace(0, 180, N_PITCH), {"units": "degrees"}),
-            "energy": ("energy", np.geomspace(3e4, 5.0, N_ENERGY), {"units": "eV"}),
+            "energy": ("energy", rows[0]["y"], {"units": "eV"}),
         },
-        attrs={"y_scale": "log", "z_scale": "log"},
+        attrs={
+            "y_scale": "log",
+            "z_scale": "log",
+            "vertical_lines": events,
+            "zoom_duration_minutes": 10,
+        },
     )
 
 
