@@ -31,7 +31,7 @@ from ..errors import ProgressFileError, ProgressLockedError, SettingError
 from ..options import FigureOptions, describe_value, parse_argument
 from ._logs import RUN_LOGGER_NAME, LogRouter, logger_levels
 from ._planning import Done, Failed, Planner, Repeat
-from ._recording import Ledger, LedgerSpec, Recorder, absolute
+from ._recording import Ledger, LedgerSpec, Recorder, RunObserver, absolute
 from ._shipping import FunctionSet, Shipment
 from ._signals import Interrupted, SignalGuard
 from ._tasks import ItemResult, init_worker, run_item
@@ -432,6 +432,7 @@ def run_batch(
     progress_bar: bool = False,
     totals: Sequence[int] | None = None,
     refuse: Literal["raise", "skip"] = "raise",
+    observer: RunObserver | None = None,
 ) -> RunReport:
     """Run items of one or more ledgers through one executor (arguments checked already).
 
@@ -455,6 +456,9 @@ def run_batch(
     refuse
         What a ledger that cannot be opened does: stop the run (``"raise"``) or be left
         out, with the reason in :attr:`RunReport.refused` (``"skip"``).
+    observer
+        Told of every recorded item and every save (see
+        :class:`~._recording.RunObserver`).
 
     Raises
     ------
@@ -475,7 +479,10 @@ def run_batch(
         planner=Planner(shipment, options.output_format, output_name_fn),
         item_timeout=item_timeout,
         recorder=Recorder(
-            opened, flush_batch_size=flush_batch_size, flush_interval=flush_interval
+            opened,
+            flush_batch_size=flush_batch_size,
+            flush_interval=flush_interval,
+            observer=observer,
         ),
         ignore_progress=ignore_progress,
         guard=SignalGuard(install_signal_handlers),

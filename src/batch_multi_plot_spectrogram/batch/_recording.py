@@ -14,15 +14,25 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ._logs import RUN_LOGGER_NAME, BatchLog
 from ._progress import Progress, ProgressLock
 from ._tasks import ItemResult, Status
 
-__all__ = ["Ledger", "LedgerSpec", "Recorder"]
+__all__ = ["Ledger", "LedgerSpec", "Recorder", "RunObserver"]
 
 log = logging.getLogger(__name__)
+
+
+class RunObserver(Protocol):
+    """Told of every recorded item and every save of a ledger (in the driver)."""
+
+    def recorded(self, ledger: int, result: ItemResult) -> None:
+        """An item of ledger number ``ledger`` finished (or was found unplaceable)."""
+
+    def saved(self, ledger: int) -> None:
+        """Ledger number ``ledger`` was just saved: its progress file is on disk."""
 
 
 @dataclass(frozen=True)
@@ -156,15 +166,23 @@ class Recorder:
     """
 
     def __init__(
-        self, ledgers: list[Ledger], *, flush_batch_size: int, flush_interval: float
+        self,
+        ledgers: list[Ledger],
+        *,
+        flush_batch_size: int,
+        flush_interval: float,
+        observer: RunObserver | None = None,
     ) -> None:
         self.ledgers = ledgers
         self.flush_batch_size = flush_batch_size
         self.flush_interval = flush_interval
+        self.observer = observer
         self.run_log = logging.getLogger(RUN_LOGGER_NAME)
 
     def record(self, ledger: Ledger, result: ItemResult) -> None:
         ledger.record(result)
+        if self.observer is not None:
+            self.observer.recorded(ledger.number, result)
         where = f"{result.key!r} (#{result.index})"
         extra = {"ledger": ledger.number, "ledger_name": ledger.spec.name}
         if result.status == "ok":
@@ -186,20 +204,26 @@ class Recorder:
                 extra=extra,
             )
         if ledger.unsaved >= self.flush_batch_size:
-            ledger.save()
+            self.save(ledger)
+
+    def save(self, ledger: Ledger) -> None:
+        """Save one ledger, and tell the observer."""
+        ledger.save()
+        if self.observer is not None:
+            self.observer.saved(ledger.number)
 
     def save_due(self) -> None:
         """Save the ledgers whose last save is older than the flush interval."""
         now = time.monotonic()
         for ledger in self.ledgers:
             if ledger.is_open and ledger.unsaved and now - ledger.last_save >= self.flush_interval:
-                ledger.save()
+                self.save(ledger)
 
     def save_all(self) -> None:
         """Save every open ledger."""
         for ledger in self.ledgers:
             if ledger.is_open:
-                ledger.save()
+                self.save(ledger)
 
 
 def absolute(path: str | os.PathLike[str]) -> Path:

@@ -13,7 +13,7 @@ import os
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._atomic import write_bytes_atomic
@@ -51,7 +51,9 @@ class ItemResult:
     """The outcome of one item.
 
     ``records`` are the log records made while the item ran, as dicts (see
-    :func:`._logs.record_to_dict`); ``traceback`` is set for errors only.
+    :func:`._logs.record_to_dict`); ``traceback`` is set for errors only. ``info`` tells
+    what an ``ok`` figure shows: ``start`` and ``end`` (UNIX seconds of its first and last
+    sample) and ``title``.
     """
 
     index: int
@@ -63,9 +65,10 @@ class ItemResult:
     records: tuple[dict[str, Any], ...]
     seconds: float
     pid: int
+    info: dict[str, Any] = field(default_factory=dict)
 
 
-def _render_item(task: ItemTask) -> tuple[Status, str, str | None]:
+def _render_item(task: ItemTask) -> tuple[Status, str, str | None, dict[str, Any]]:
     build, lines_fn, title_fn, options = functions_of(task.functions_digest, task.functions)
     returned = build(task.item)
     item_options: Mapping[str, Any] = {}
@@ -81,7 +84,7 @@ def _render_item(task: ItemTask) -> tuple[Status, str, str | None]:
     datasets = parse_datasets(returned)
     if not datasets:
         what = "None" if returned is None else "no dataset"
-        return "no_data", f"build_datasets_fn returned {what}", None
+        return "no_data", f"build_datasets_fn returned {what}", None, {}
     # Per item: ItemPlot.options win over vertical_lines_fn and title_fn, which win over
     # the options of the call; the title defaults to the item's key.
     options = dataclasses.replace(options, figure_title=task.key or None)
@@ -95,9 +98,10 @@ def _render_item(task: ItemTask) -> tuple[Status, str, str | None]:
         if title is not None:
             per_item["figure_title"] = str(title)
     options = options.updated({**per_item, **item_options})
-    data = render_figure(datasets, options)
-    write_bytes_atomic(task.output_path, data, make_parents=True)
-    return "ok", f"{len(data)} bytes", task.output_path
+    figure = render_figure(datasets, options)
+    write_bytes_atomic(task.output_path, figure.data, make_parents=True)
+    info = {"start": figure.start, "end": figure.end, "title": figure.title}
+    return "ok", f"{len(figure.data)} bytes", task.output_path, info
 
 
 def run_item(task: ItemTask) -> ItemResult:
@@ -113,9 +117,10 @@ def run_item(task: ItemTask) -> ItemResult:
     started = time.perf_counter()
     output: str | None = None
     trace: str | None = None
+    info: dict[str, Any] = {}
     with capture_records() as records:
         try:
-            status, message, output = _render_item(task)
+            status, message, output, info = _render_item(task)
         except NoDataError as exc:
             status, message = "no_data", f"nothing to plot: {exc}"
         except (Exception, SystemExit) as exc:  # one bad item must not stop the batch
@@ -131,6 +136,7 @@ def run_item(task: ItemTask) -> ItemResult:
         records=tuple(records),
         seconds=time.perf_counter() - started,
         pid=os.getpid(),
+        info=info,
     )
 
 

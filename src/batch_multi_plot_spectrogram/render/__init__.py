@@ -17,6 +17,7 @@ from ._datasets import DATASET_KEYS, DatasetDict, ItemPlot, as_unix_seconds, par
 from ._figure import (
     DEFAULT_Y_LABEL,
     DEFAULT_Z_LABEL,
+    RenderedFigure,
     close_all_axes_and_clear,
     figure_bytes,
     generic_plot_spectrogram_set,
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT_Z_LABEL",
     "DatasetDict",
     "ItemPlot",
+    "RenderedFigure",
     "as_unix_seconds",
     "close_all_axes_and_clear",
     "figure_bytes",

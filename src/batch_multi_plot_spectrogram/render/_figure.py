@@ -35,6 +35,7 @@ from ._timeaxis import format_utc, setup_time_axis, to_datenum
 __all__ = [
     "DEFAULT_Y_LABEL",
     "DEFAULT_Z_LABEL",
+    "RenderedFigure",
     "close_all_axes_and_clear",
     "figure_bytes",
     "generic_plot_spectrogram_set",
@@ -473,8 +474,7 @@ def _fill_grid(
     for ax in grid.panels[last]:
         ax.set_xlabel("Time (UTC)")
     fig.suptitle(plan.title or "", fontsize=FONT["suptitle"], y=0.995, va="top")
-    first_t = min(float(p.row.x[0]) for p in plan.rows)
-    final_t = max(float(p.row.x[-1]) for p in plan.rows)
+    first_t, final_t = _data_range(plan)
     footer = f"Data: {format_utc(first_t)} to {format_utc(final_t)} UTC"
     if len(plan.lines) == 1:
         footer += f"    Event: {format_utc(plan.lines[0])} UTC"
@@ -646,9 +646,29 @@ _REUSABLE: dict[tuple[int, bool, float], _ReusableFigure] = {}
 _MAX_REUSABLE = 4
 
 
-def render_figure(datasets: Sequence[Mapping[str, Any]], options: FigureOptions) -> bytes:
-    """Render a figure as :func:`generic_plot_spectrogram_set` does and return its file's
-    bytes, in ``options.output_format``.
+@dataclass(frozen=True)
+class RenderedFigure:
+    """A figure rendered to a file's bytes, and what it shows.
+
+    Attributes
+    ----------
+    data
+        The file's bytes, in the output format.
+    start, end
+        The first and last sample time shown, UNIX seconds.
+    title
+        The figure's title.
+    """
+
+    data: bytes
+    start: float
+    end: float
+    title: str | None
+
+
+def render_figure(datasets: Sequence[Mapping[str, Any]], options: FigureOptions) -> RenderedFigure:
+    """Render a figure as :func:`generic_plot_spectrogram_set` does, as a file's bytes in
+    ``options.output_format``.
 
     ``options`` are taken as checked. The figure is kept and reused by the next call of
     the same shape (rows, zoom column, dpi) in this process, which makes batches cheaper.
@@ -670,10 +690,16 @@ def render_figure(datasets: Sequence[Mapping[str, Any]], options: FigureOptions)
     _REUSABLE[key] = entry  # most recently used last
     while len(_REUSABLE) > _MAX_REUSABLE:
         _REUSABLE.pop(next(iter(_REUSABLE)))
-    return data
+    start, end = _data_range(plan)
+    return RenderedFigure(data, start, end, plan.title)
+
+
+def _data_range(plan: _FigurePlan) -> tuple[float, float]:
+    """The first and last sample time of a figure, UNIX seconds."""
+    return (min(float(p.row.x[0]) for p in plan.rows), max(float(p.row.x[-1]) for p in plan.rows))
 
 
 def render_png(datasets: Sequence[Mapping[str, Any]], **options: Any) -> bytes:
     """PNG bytes of the figure :func:`generic_plot_spectrogram_set` would make with the
     same options (see :func:`render_figure`)."""
-    return render_figure(datasets, FigureOptions.parse({**options, "output_format": "png"}))
+    return render_figure(datasets, FigureOptions.parse({**options, "output_format": "png"})).data
