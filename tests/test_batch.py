@@ -275,8 +275,13 @@ def test_safe_file_names_never_collide():
     assert safe_file_stem("..").startswith("_..-")
     assert safe_file_stem("").startswith("_-")
     long_key = "x" * 400
-    assert len(safe_file_stem(long_key)) < 170
+    # Room for a suffix and the temporary name of an atomic write within 255 bytes.
+    assert len(safe_file_stem(long_key)) <= 200
     assert safe_file_stem(long_key) != safe_file_stem(long_key + "y")
+    # A key that looks like a name made for another key gets its own.
+    assert safe_file_stem(slashed) != slashed
+    assert safe_file_stem("-rf").startswith("_-rf-")
+    assert safe_file_stem("CON").startswith("CON-") and safe_file_stem("con.x") != "con.x"
 
 
 def test_int_and_numpy_int_are_one_item(tmp_path):

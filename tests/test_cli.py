@@ -483,7 +483,7 @@ def test_unwritable_archive_without_progress_dir_is_refused_clearly(
     if not enforced:
         pytest.skip("this process can write into any folder (root without chattr)")
     result = run_cli("render", archive, "-o", tmp_path / "plots", "--workers", "1")
-    assert result.returncode == 2, shows(result)
+    assert result.returncode == 3, shows(result)
     assert f"cannot write {archive / ZARR!s}.progress.json" in result.stderr.replace("'", "")
     assert "--progress-dir DIR" in result.stderr
     assert "Traceback" not in result.stderr
@@ -518,7 +518,7 @@ def test_changed_colormap_is_refused_until_ignore_progress(tmp_path: Path) -> No
     default, stamp, recorded = pixels(png), png.stat().st_mtime_ns, progress.read_bytes()
 
     refused = run_cli("render", archive, "-o", out, "--workers", "1", "--colormap", "plasma")
-    assert refused.returncode == 2, shows(refused)
+    assert refused.returncode == 3, shows(refused)
     assert f"{str(progress)!r} was written by a run with other settings" in refused.stderr
     assert "Pass --ignore-progress to start afresh" in refused.stderr
     assert 'colormap: recorded "viridis", now "plasma"' in refused.stderr
@@ -537,7 +537,7 @@ def test_changed_colormap_is_refused_until_ignore_progress(tmp_path: Path) -> No
     assert progress_of(progress)["settings"]["colormap"] == "plasma"
 
     back = run_cli("render", archive, "-o", out, "--workers", "1", "--colormap", "viridis")
-    assert back.returncode == 2, shows(back)
+    assert back.returncode == 3, shows(back)
     assert 'colormap: recorded "plasma", now "viridis"' in back.stderr
 
 
@@ -770,7 +770,8 @@ def test_item_timeout_fails_only_slow_items(tmp_path: Path) -> None:
         "0.01",
     )
     assert tight.returncode == 1, shows(tight)
-    assert "error: item 'orbit_a' (#0): ItemTimeoutError" in tight.stderr
+    store = tmp_path / "archive" / "small.zarr"
+    assert f"error: item 'orbit_a' (#0) of store {str(store)!r}: ItemTimeoutError" in tight.stderr
     assert pngs(tmp_path / "b") == []
     assert progress_of(tmp_path / "pb" / "small.zarr.progress.json")["errors"] == ["orbit_a"]
 
@@ -900,8 +901,9 @@ def test_exit_code_1_when_a_group_names_a_missing_row(tmp_path: Path) -> None:
     result = run_cli("render", archive, "-o", out, "--workers", "1")
     assert result.returncode == 1, shows(result)
     assert pngs(out) == ["orbits.zarr/orbit_1.png", "orbits.zarr/orbit_3.png"]
+    store = str(archive / "orbits.zarr")
     assert (
-        f"error: item 'orbit_2' (#1): StoreError: store {str(archive / 'orbits.zarr')!r}, "
+        f"error: item 'orbit_2' (#1) of store {store!r}: StoreError: store {store!r}, "
         "group 'orbit_2': rows names 'ies', which is not a variable of the group."
     ) in result.stderr
     assert summary(result.stderr) == {"ok": 2, "no_data": 0, "error": 1}
@@ -984,7 +986,10 @@ def test_sigint_stops_promptly_and_a_rerun_completes(big_archive: Path, target: 
     match = SUMMARY.search(stderr)
     assert match and match[1] == "interrupted: ", stderr
     assert summary(stderr) == {"ok": len(done), "no_data": 0, "error": 0}
-    assert stderr.splitlines()[-1] == f"log: {progress}.log"
+    assert f"log: {progress}.log" in stderr.splitlines()
+    assert stderr.splitlines()[-1] == (
+        "Progress is saved: run the same command again to resume (finished items are skipped)."
+    )
     if target != "process-group":
         return  # one rerun is enough
     kept = {key: (out / "many.zarr" / f"{key}.png").stat().st_mtime_ns for key in done}

@@ -18,11 +18,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from .batch import LedgerSpec, RunReport, run_batch, settings_of
+from .batch._keys import safe_name, with_digest
 from .batch._logs import logger_levels
 from .batch._progress import read_statuses
 from .batch._tasks import Status, init_worker
 from .batch.executors import make_executor
-from .errors import ConfigError, NoDataError, SettingError, SpectrogramError, StoreError
+from .errors import (
+    ConfigError,
+    DiskFullError,
+    NoDataError,
+    SettingError,
+    SpectrogramError,
+    StoreError,
+)
 from .metadata import GroupLoader, PlotConfig, StoreItem, list_groups, load_config
 from .metadata._adapter import limit_problems, plan_group, plan_metadata
 from .metadata._conventions import METADATA_KEYS
@@ -52,22 +60,36 @@ STYLE_OPTIONS = ("colormap", "y_scale", "z_scale")
 
 
 def group_file_name(group: str, output_format: str = "png") -> str:
-    """The figure of a group, relative to its store's output folder (``"/"`` is
-    ``root``)."""
-    return f"{group.strip('/') or ROOT_NAME}{output_suffix(output_format)}"
+    """The figure of a group, relative to its store's output folder.
+
+    The root group is ``root.png``; every other group's path keeps its folders, each
+    component made safe by :func:`~.batch._keys.safe_name` (a top-level group named
+    ``root``, in any case, gets a digest so that it never takes the root group's file).
+    """
+    suffix = output_suffix(output_format)
+    parts = group.strip("/").split("/") if group.strip("/") else []
+    if not parts:
+        return ROOT_NAME + suffix
+    names = [safe_name(p) for p in parts[:-1]]
+    names.append(safe_name(parts[-1], reserved={ROOT_NAME} if len(parts) == 1 else ()))
+    return "/".join(names) + suffix
 
 
-@dataclass(frozen=True)
-class _GroupFileNames:
-    """Names the figure of each group of a store (the driver's ``output_name_fn``)."""
-
-    output_format: str
-
-    def __call__(self, group: str) -> str:
-        return group_file_name(group, self.output_format)
-
-    def describe_settings(self) -> dict[str, Any]:
-        return {}
+def _unfolded(names: dict[str, str]) -> dict[str, str]:
+    """Give a digest (of its owner) to every name that another name equals but for case,
+    so that no two share a file where names are compared case-insensitively (macOS,
+    Windows). ``names``: owner (a store path, a group path) -> name."""
+    folded: dict[str, list[str]] = {}
+    for owner, name in names.items():
+        folded.setdefault(name.casefold(), []).append(owner)
+    out = dict(names)
+    for owners in folded.values():
+        if len(owners) > 1:
+            for owner in owners:
+                path = PurePosixPath(names[owner])
+                stem = with_digest(path.stem, owner)
+                out[owner] = str(path.with_name(stem + path.suffix))
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -96,6 +118,9 @@ class StorePlan:
         recorded ``no_data``).
     no_data
         The groups without any spectrogram variable.
+    outputs
+        Each group's figure, relative to ``output_dir`` (see :func:`group_file_name`;
+        names that would differ only by case get a digest).
     """
 
     store: str
@@ -105,6 +130,7 @@ class StorePlan:
     progress_path: Path
     items: tuple[StoreItem, ...]
     no_data: frozenset[str] = frozenset()
+    outputs: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def log_path(self) -> Path:
@@ -141,7 +167,7 @@ class ArchivePlan:
 
     def output_path(self, store: StorePlan, group: str) -> Path:
         """Where the figure of a group of a store goes."""
-        return store.output_dir / group_file_name(group, self.output_format)
+        return store.output_dir / store.outputs[group]
 
 
 def _base(archive: Path) -> Path:
@@ -151,20 +177,21 @@ def _base(archive: Path) -> Path:
 
 
 def store_label(store: str, base: Path) -> str:
-    """A store's name in output paths: its path relative to the archive folder."""
-    path = Path(store)
-    try:
-        rel = path.resolve().relative_to(base.resolve())
-    except ValueError:
-        rel = Path(path.name)
-    return str(PurePosixPath(*rel.parts)) if rel.parts else path.name
+    """A store's name in output paths: its path relative to the archive folder, as found
+    (a store reached through a symbolic link is named by the link), each component made
+    safe by :func:`~.batch._keys.safe_name`."""
+    relative = PurePosixPath(Path(os.path.relpath(store, base)).as_posix())
+    if not relative.parts or relative.parts[0] == "..":
+        relative = PurePosixPath(Path(store).name)
+    return "/".join(safe_name(part) for part in relative.parts)
 
 
-def progress_path_for(store: str, base: Path, progress_dir: Path | None) -> Path:
-    """``STORE.progress.json`` beside the store, or inside ``progress_dir``."""
+def progress_path_for(label: str, store: str, progress_dir: Path | None) -> Path:
+    """``STORE.progress.json`` beside the store, or inside ``progress_dir`` (named from
+    the store's label, flattened: ``sub/a.zarr`` -> ``sub__a.zarr-<digest>``)."""
     if progress_dir is None:
         return Path(store).with_name(Path(store).name + PROGRESS_SUFFIX)
-    flat = store_label(store, base).replace("/", "__")
+    flat = label if "/" not in label else with_digest(label.replace("/", "__"), label)
     return progress_dir / (flat + PROGRESS_SUFFIX)
 
 
@@ -217,27 +244,44 @@ def plan_archive(
     folder = None if progress_dir is None else Path(os.path.abspath(os.fspath(progress_dir)))
     base = _base(root)
     plan = ArchivePlan(root, out, fmt, [])
+    listings = []
     for store in find_stores(root):
         try:
-            listing = list_groups(store, config=checked)
-        except SpectrogramError as exc:
-            plan.unreadable.append(StoreProblem(store, exc))
-            continue
-        label = store_label(store, base)
+            listings.append(list_groups(store, config=checked))
+        except Exception as exc:  # one store's fault: the others go on
+            plan.unreadable.append(StoreProblem(store, _store_failure(store, exc)))
+    labels = _unfolded({s.store: store_label(s.store, base) for s in listings})
+    for listing in listings:
+        store, label = listing.store, labels[listing.store]
         backend = listing.items[0].backend if listing.items else None
         items = listing.items + tuple(StoreItem(store, g, backend) for g in listing.no_data)
+        outputs = _unfolded({item.group: group_file_name(item.group, fmt) for item in items})
         plan.stores.append(
             StorePlan(
                 store=store,
                 label=label,
                 format=listing.format,
                 output_dir=out / label,
-                progress_path=progress_path_for(store, base, folder),
+                progress_path=progress_path_for(label, store, folder),
                 items=items,
                 no_data=frozenset(listing.no_data),
+                outputs=outputs,
             )
         )
     return plan
+
+
+def _store_failure(store: str, exc: BaseException) -> SpectrogramError:
+    """Any failure to read a store as a :class:`StoreError` naming the store and cause."""
+    if isinstance(exc, SpectrogramError):
+        return exc
+    cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    error = StoreError(
+        f"store {store!r} cannot be read: {type(exc).__name__}: {cause}. The other stores "
+        "are read as usual; fix or remove this one."
+    )
+    error.__cause__ = exc
+    return error
 
 
 # ---------------------------------------------------------------------------------------
@@ -263,6 +307,8 @@ class ArchiveRun:
         run's settings, corrupt, unwritable): their items were not run.
     seconds
         How long the run took.
+    unsaved
+        What could not be saved when a full disk stopped the run, one sentence each.
     """
 
     plan: ArchivePlan
@@ -270,6 +316,7 @@ class ArchiveRun:
     skipped: set[StoreItem] = field(default_factory=set)
     refused: list[StoreProblem] = field(default_factory=list)
     seconds: float = 0.0
+    unsaved: list[str] = field(default_factory=list)
 
     @property
     def unreadable(self) -> list[StoreProblem]:
@@ -283,10 +330,11 @@ class ArchiveRun:
         return [s.log_path for s in self.plan.stores if s.store not in refused]
 
     def counts(self) -> dict[str, int]:
-        """Items per status, those skipped as already done included."""
-        out = {"ok": 0, "no_data": 0, "error": 0}
-        for status in self.statuses.values():
-            out[status] += 1
+        """Items of this run per status, and those skipped as ``already_done``."""
+        out = {"ok": 0, "no_data": 0, "error": 0, "already_done": len(self.skipped)}
+        for item, status in self.statuses.items():
+            if item not in self.skipped:
+                out[status] += 1
         return out
 
 
@@ -303,7 +351,27 @@ def _collect(plan: ArchivePlan, report: RunReport, run: ArchiveRun) -> ArchiveRu
             if key in ledger.skipped:
                 run.skipped.add(item)
     run.seconds = report.seconds
+    run.unsaved = list(report.unsaved)
     return run
+
+
+def _refuse_inside_stores(plan: ArchivePlan, folders: Mapping[str, Any]) -> None:
+    """Refuse to write inside an input store (a Zarr store is a folder): the figures
+    would become part of the data, and the store's format may not allow them."""
+    stores = [Path(s.store) for s in plan.stores if Path(s.store).is_dir()]
+    for name, folder in folders.items():
+        if folder is None:
+            continue
+        where = Path(os.path.abspath(os.fspath(folder)))
+        for store in stores:
+            if where.is_relative_to(store) or where.resolve().is_relative_to(store.resolve()):
+                detail = (
+                    f"{str(where)!r} is inside the input store {str(store)!r}. Write "
+                    "outside the stores of the archive."
+                )
+                error = SettingError(f"{name} {detail}")
+                error.option, error.detail = name, detail
+                raise error
 
 
 def _work(plan: ArchivePlan) -> Iterator[tuple[int, StoreItem]]:
@@ -332,6 +400,7 @@ def render_archive(
     log_flush_batch_size: int | None = None,
     progress_bar: bool | None = None,
     install_signal_handlers: bool = True,
+    status_every: float | None = None,
 ) -> ArchiveRun:
     """Render every item of every store of an archive, resumably and in parallel.
 
@@ -361,6 +430,9 @@ def render_archive(
     flush_batch_size, log_flush_batch_size, progress_bar, install_signal_handlers
         As in :func:`~batch_multi_plot_spectrogram.generic_batch_plot`; progress is saved
         per store.
+    status_every
+        Without a progress bar, print a status line on stderr this often (seconds), for
+        the logs of batch systems. Default: none.
 
     Returns
     -------
@@ -376,6 +448,10 @@ def render_archive(
         When the config file is unusable.
     SettingError
         For an unusable option (naming it), or a ``progress_dir`` that cannot be made.
+    DiskFullError
+        At the first figure or progress file that the disk has no room for: the run stops
+        there, progress is saved where it can be; its ``run`` attribute is the
+        :class:`ArchiveRun` of what was done.
     KeyboardInterrupt
         After SIGINT, once every store's progress is saved; its ``run`` attribute is the
         :class:`ArchiveRun` of what was done.
@@ -409,6 +485,7 @@ def render_archive(
         progress_dir=progress_dir,
         output_format=options.output_format,
     )
+    _refuse_inside_stores(plan, {"output": plan.output, "progress_dir": progress_dir})
     runner = make_executor(
         executor,
         max_workers=run_options["max_workers"],
@@ -434,7 +511,6 @@ def render_archive(
             error.option, error.detail = "progress_dir", detail
             raise error from None
     loader = GroupLoader(checked, tuple(styles.items()))
-    names = _GroupFileNames(options.output_format)
     if progress_bar is None:
         progress_bar = sys.stderr is not None and sys.stderr.isatty()
     run = ArchiveRun(plan)
@@ -445,9 +521,11 @@ def render_archive(
                 LedgerSpec(s.store, s.output_dir, s.progress_path, s.log_path) for s in plan.stores
             ],
             functions=(loader, None, None, options),
-            settings=settings_of(options, {"build_datasets_fn": loader, "output_name_fn": names}),
+            settings=settings_of(
+                options, {"build_datasets_fn": loader, "output_name_fn": group_file_name}
+            ),
             executor=runner,
-            output_name_fn=names,
+            output_name=lambda number, group: plan.stores[number].outputs[group],
             item_timeout=run_options["item_timeout"],
             flush_batch_size=run_options["flush_batch_size"],
             log_capacity=run_options["log_flush_batch_size"],
@@ -456,11 +534,13 @@ def render_archive(
             progress_bar=bool(progress_bar),
             totals=[len(s.items) for s in plan.stores],
             refuse="skip",
+            status_every=status_every,
         )
-    except KeyboardInterrupt as stopped:
+    except (KeyboardInterrupt, DiskFullError) as stopped:
         done: RunReport | None = getattr(stopped, "report", None)
         if done is not None:
-            stopped.run = _collect(plan, done, run)  # type: ignore[attr-defined]
+            # What was done travels with the exception, for the caller to report.
+            setattr(stopped, "run", _collect(plan, done, run))  # noqa: B010
         raise
     return _collect(plan, report, run)
 
@@ -573,8 +653,8 @@ def check_archive(
     for store in stores:
         try:
             metas = read_groups(store, METADATA_KEYS)
-        except StoreError as exc:
-            problems.append(Problem("store", store, None, str(exc)))
+        except Exception as exc:  # one store's fault: the others are checked as usual
+            problems.append(Problem("store", store, None, str(_store_failure(store, exc))))
             continue
         for meta in metas:
             if not meta.variables:
@@ -587,7 +667,7 @@ def check_archive(
                 try:
                     _, ds = plan_group(store, meta.path, config=config)
                     ds.close()
-                except SpectrogramError as exc:
-                    found.append(exc)
+                except Exception as exc:  # a group that cannot be opened: its problem
+                    found.append(_store_failure(store, exc))
             problems.extend(_problem(exc, store, meta.path) for exc in found)
     return problems

@@ -3,6 +3,12 @@
 Argument parsing, messages and exit codes only: the work is done by the library's
 archive runner (:mod:`.archive`). Option values are checked by the options' own
 validators, so a bad value is reported as the flag that carried it.
+
+Exit codes: 0 nothing failed; 1 some items (or stores) failed; 2 bad usage or
+configuration; 3 refused (a progress file locked by another run or written with other
+settings, a folder that cannot be written, a full disk); 4 an internal error (a bug);
+130 interrupted (Ctrl-C); 143 terminated (SIGTERM). After 130 and 143, progress is saved
+and the same command resumes.
 """
 
 from __future__ import annotations
@@ -11,19 +17,24 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .errors import ConfigError, SettingError, SpectrogramError
+from .errors import ConfigError, DiskFullError, SettingError, SpectrogramError
 from .options import Origin, option
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+#: Seconds between status lines when stderr is not a terminal.
+STATUS_SECONDS = 30.0
 
 #: How the command line words each remedy an error may carry.
 CLI_REMEDIES = {
@@ -39,6 +50,7 @@ FLAGS = {
     "z_scale": "--z-scale",
     "output_format": "--format",
     "progress_dir": "--progress-dir",
+    "output": "-o/--output",
     "max_workers": "--workers",
     "item_timeout": "--item-timeout",
     "flush_batch_size": "--flush-batch-size",
@@ -81,23 +93,39 @@ def _message(exc: BaseException) -> str:
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {shown(message)}", err=True)
 
 
-class _EchoFailures(logging.Handler):
-    """Echo on stderr the first line of each error record of the run log: the item and
-    its reason, never the traceback (that stays in the log file)."""
+def shown(text: object, *, lines: bool = True) -> str:
+    """Text for the terminal: control characters (escape sequences, carriage returns)
+    written as escapes, so that names in the data can never drive the terminal. Line
+    breaks are kept when ``lines`` (messages), escaped otherwise (one name per line)."""
+    return "".join(
+        c if c.isprintable() or (lines and c == "\n") else repr(c)[1:-1] for c in str(text)
+    )
 
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
+
+class _EchoItems(logging.Handler):
+    """Echo on stderr the first line of the run log's records: each failing item with its
+    store and reason (never the traceback, which stays in the log file), and, when
+    verbose, every item."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if not hasattr(record, "item"):
+            return  # about a whole store: the summary and the log say it
         try:
             first = record.getMessage().split("\n", 1)[0]
         except Exception:  # a record that cannot be formatted must not stop the run
             self.handleError(record)
             return
-        click.echo("error: " + re.sub(r"^error\s+", "item ", first), err=True)
+        store = getattr(record, "ledger_name", None)
+        if record.levelno >= logging.ERROR:
+            first = re.sub(r"^error\s+", "item ", first)
+            if store is not None:
+                first = re.sub(r"^(item \S+ \(#\d+\))", rf"\1 of store {store!r}", first)
+            click.echo("error: " + shown(first), err=True)
+        elif store is not None:
+            click.echo(shown(f"{first} [{store}]"), err=True)
 
 
 def _configure_logging(verbose: int) -> None:
@@ -108,13 +136,20 @@ def _configure_logging(verbose: int) -> None:
     root.addHandler(handler)
     root.setLevel(min(level, logging.INFO))
     handler.setLevel(level)
+    # Warnings of the libraries below (xarray, zarr, ...) are for the log files, not the
+    # terminal: as log records, they reach the log of the store they concern.
+    logging.captureWarnings(True)
+    warnings_logger = logging.getLogger("py.warnings")
+    warnings_logger.propagate = False
+    if verbose > 1:
+        warnings_logger.addHandler(handler)
 
 
 @contextlib.contextmanager
-def _echo_failures() -> Iterator[None]:
+def _echo_items(verbose: int) -> Iterator[None]:
     from .batch._logs import RUN_LOGGER_NAME
 
-    handler = _EchoFailures()
+    handler = _EchoItems(logging.INFO if verbose else logging.ERROR)
     run_logger = logging.getLogger(RUN_LOGGER_NAME)
     run_logger.addHandler(handler)
     try:
@@ -123,12 +158,56 @@ def _echo_failures() -> Iterator[None]:
         run_logger.removeHandler(handler)
 
 
+class _Terminate:
+    """SIGTERM while the command line runs: during a render, the batch core stops cleanly
+    and hands the signal back here, where it is noted so that the summary and the way to
+    resume can be printed; at any other time it ends the program at once."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self.rendering = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _Terminate:
+        with contextlib.suppress(ValueError):  # not the main thread: leave it alone
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = True
+        if not self.rendering:
+            raise SystemExit(EXIT_TERMINATED)
+
+
+def _verbose_option(fn: Any) -> Any:
+    return click.option(
+        "-v",
+        "--verbose",
+        "sub_verbose",
+        count=True,
+        help="More output on stderr: -v one line per item, -vv debug records.",
+    )(fn)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-v, -vv).")
+@click.option("-v", "--verbose", count=True, help="More output on stderr (-v, -vv).")
 @click.version_option(package_name="batch_multi_plot_spectrogram")
-def cli(verbose: int) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """Multi-row spectrogram figures from archives of Zarr and NetCDF stores."""
+    ctx.obj = {"verbose": verbose}
+
+
+def _verbosity(sub_verbose: int) -> int:
+    """The verbosity given before and after the subcommand, with logging set up for it."""
+    ctx = click.get_current_context()
+    verbose = int((ctx.obj or {}).get("verbose", 0)) + sub_verbose
     _configure_logging(verbose)
+    return verbose
 
 
 _archive = click.argument("archive", type=click.Path(path_type=Path))
@@ -140,30 +219,32 @@ _config = click.option(
 )
 
 
-def _summary(run: Any, interrupted: bool) -> None:
+def _summary(run: Any, stopped: str | None) -> None:
     counts = run.counts()
-    done = sum(counts.values())
+    done = counts["ok"] + counts["no_data"] + counts["error"]
     rate = done / run.seconds if run.seconds > 0 else 0.0
     click.echo(
-        f"{'interrupted: ' if interrupted else ''}ok {counts['ok']}, "
+        f"{stopped + ': ' if stopped else ''}ok {counts['ok']}, "
         f"no_data {counts['no_data']}, error {counts['error']}"
+        + (f", already done {counts['already_done']}" if counts["already_done"] else "")
         + (f", unreadable stores {len(run.unreadable)}" if run.unreadable else "")
         + (f", stores refused {len(run.refused)}" if run.refused else "")
         + f" in {run.seconds:.1f} s ({rate:.2f} items/s)",
         err=True,
     )
     for path in run.logs:
-        click.echo(f"log: {path}", err=True)
+        click.echo(f"log: {shown(path)}", err=True)
 
 
 def _dry_run(plan: Any) -> None:
     for store in plan.stores:
-        click.echo(f"{store.store}: {len(store.items)} item(s)")
+        click.echo(shown(f"{store.store}: {len(store.items)} item(s)"))
         for item in store.items:
+            group = shown(item.group, lines=False)
             if item.group in store.no_data:
-                click.echo(f"  {item.group}: no spectrogram variable (no_data)")
+                click.echo(f"  {group}: no spectrogram variable (no_data)")
             else:
-                click.echo(f"  {item.group} -> {plan.output_path(store, item.group)}")
+                click.echo(f"  {group} -> {shown(plan.output_path(store, item.group))}")
     for problem in plan.unreadable:
         _fail(_message(problem.error))
     sys.exit(EXIT_FAILED if plan.unreadable else EXIT_OK)
@@ -234,6 +315,7 @@ def _dry_run(plan: Any) -> None:
     type=click.Choice(["local"]),
     help="Start a local dask cluster of --workers workers (with a dashboard).",
 )
+@_verbose_option
 def render(
     archive: Path,
     output: Path,
@@ -251,12 +333,14 @@ def render(
     dry_run: bool,
     scheduler: str | None,
     cluster: str | None,
+    sub_verbose: int,
 ) -> None:
     """Render every item of every store under ARCHIVE into OUTPUT."""
     from .archive import plan_archive, render_archive
     from .batch.executors import usable_cores
     from .metadata import load_config
 
+    verbose = _verbosity(sub_verbose)
     if scheduler and cluster:
         raise click.UsageError("use either --scheduler or --cluster, not both.")
     if workers is not None and scheduler:
@@ -281,6 +365,7 @@ def render(
     except SpectrogramError as exc:
         _fail(_message(exc))
         sys.exit(EXIT_USAGE)
+    terminal = sys.stderr is not None and sys.stderr.isatty()
     arguments: dict[str, Any] = {
         "config": config,
         "progress_dir": progress_dir,
@@ -294,55 +379,88 @@ def render(
         "scheduler_address": scheduler,
         "flush_batch_size": flush_batch_size,
         "log_flush_batch_size": log_flush_batch_size,
+        # A bar on a terminal (not with one line per item); otherwise a status line every
+        # 30 s, for the logs of batch systems.
+        "progress_bar": terminal and not verbose,
+        "status_every": None if terminal else STATUS_SECONDS,
     }
-    interrupted = False
-    try:
-        with contextlib.ExitStack() as stack:
-            if cluster is not None:
-                from .batch.executors._dask import open_client
+    stopped: str | None = None
+    with _Terminate() as terminate:
+        try:
+            with contextlib.ExitStack() as stack:
+                if cluster is not None:
+                    from .batch.executors._dask import open_client
 
-                client = stack.enter_context(open_client(local_workers=workers or usable_cores()))
-                arguments.update(client=client, max_workers=None)
-                where = f"a local dask cluster (dashboard {client.dashboard_link})"
-            elif scheduler is not None:
-                where = f"the dask scheduler at {scheduler}"
-            else:
-                where = f"{workers or usable_cores()} local worker process(es)"
-            stack.enter_context(_echo_failures())
-            click.echo(f"rendering {archive} on {where}", err=True)
-            try:
-                run = render_archive(archive, output, **arguments)
-            except KeyboardInterrupt as stopped:
-                if not hasattr(stopped, "run"):
-                    raise  # before the run began: nothing to report
-                run, interrupted = stopped.run, True
-    except SpectrogramError as exc:
-        _fail(_message(exc))
-        sys.exit(EXIT_USAGE)
+                    client = stack.enter_context(
+                        open_client(local_workers=workers or usable_cores())
+                    )
+                    arguments.update(client=client, max_workers=None)
+                    where = f"a local dask cluster (dashboard {client.dashboard_link})"
+                elif scheduler is not None:
+                    where = f"the dask scheduler at {scheduler}"
+                else:
+                    where = f"{workers or usable_cores()} local worker process(es)"
+                stack.enter_context(_echo_items(verbose))
+                click.echo(shown(f"rendering {archive} on {where}"), err=True)
+                terminate.rendering = True
+                try:
+                    run = render_archive(archive, output, **arguments)
+                except KeyboardInterrupt as interrupt:
+                    if not hasattr(interrupt, "run"):
+                        raise  # before the run began: nothing to report
+                    run, stopped = interrupt.run, "interrupted"
+                except DiskFullError as full:
+                    _fail(_message(full))
+                    run = full.run  # type: ignore[attr-defined]
+                    _report(run)
+                    sys.exit(EXIT_REFUSED)
+                finally:
+                    terminate.rendering = False
+        except KeyboardInterrupt:
+            click.echo("interrupted before anything was rendered.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except SpectrogramError as exc:
+            _fail(_message(exc))
+            sys.exit(EXIT_USAGE)
+    if terminate.received:
+        stopped = "terminated"
+    _report(run, stopped)
+    if stopped is not None:
+        click.echo(
+            "Progress is saved: run the same command again to resume (finished items are "
+            "skipped).",
+            err=True,
+        )
+        sys.exit(EXIT_TERMINATED if stopped == "terminated" else EXIT_INTERRUPTED)
+    if run.refused:
+        sys.exit(EXIT_REFUSED)
+    failed = run.counts()["error"] or run.unreadable
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _report(run: Any, stopped: str | None = None) -> None:
     for problem in run.unreadable:
         _fail(_message(problem.error))
     for problem in run.refused:
         _fail(_message(problem.error))
-    _summary(run, interrupted)
-    if interrupted:
-        sys.exit(EXIT_INTERRUPTED)
-    if run.refused:
-        sys.exit(EXIT_USAGE)
-    failed = run.counts()["error"] or run.unreadable
-    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+    for sentence in run.unsaved:
+        _fail(sentence)
+    _summary(run, stopped)
 
 
 @cli.command()
 @_archive
 @_config
-def validate(archive: Path, config_path: str | None) -> None:
+@_verbose_option
+def validate(archive: Path, config_path: str | None, sub_verbose: int) -> None:
     """Check stores, metadata and config under ARCHIVE; report every problem."""
     from .archive import check_archive
 
+    _verbosity(sub_verbose)
     problems = check_archive(archive, config_path, open_groups=True)
     for problem in problems:
         where = problem.path + (f" [{problem.group}]" if problem.group else "")
-        click.echo(f"{problem.kind}: {where}: {problem.message}")
+        click.echo(shown(f"{problem.kind}: {where}: {problem.message}"))
     if problems:
         click.echo(f"{len(problems)} problem(s) found.", err=True)
         sys.exit(EXIT_USAGE)
@@ -357,19 +475,24 @@ def validate(archive: Path, config_path: str | None) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the progress files are, if not beside the stores.",
 )
-def list_items(archive: Path, config_path: str | None, progress_dir: Path | None) -> None:
+@_verbose_option
+def list_items(
+    archive: Path, config_path: str | None, progress_dir: Path | None, sub_verbose: int
+) -> None:
     """Print every item under ARCHIVE with its progress status."""
     from .archive import list_archive
 
+    _verbosity(sub_verbose)
     try:
         plan, statuses = list_archive(archive, config=config_path, progress_dir=progress_dir)
     except SpectrogramError as exc:
         _fail(_message(exc))
         sys.exit(EXIT_USAGE)
     for store in plan.stores:
-        click.echo(store.store)
+        click.echo(shown(store.store))
         for item in store.items:
-            click.echo(f"  {statuses[store.store].get(item.group, 'pending'):<8} {item.group}")
+            status = statuses[store.store].get(item.group, "pending")
+            click.echo(f"  {status:<8} {shown(item.group, lines=False)}")
     for problem in plan.unreadable:
         _fail(_message(problem.error))
     sys.exit(EXIT_FAILED if plan.unreadable else EXIT_OK)
@@ -378,7 +501,20 @@ def list_items(archive: Path, config_path: str | None, progress_dir: Path | None
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``batch-spectrograms``."""
     os.environ.setdefault("MPLBACKEND", "Agg")
-    cli.main(args=argv, prog_name="batch-spectrograms")
+    try:
+        cli.main(args=argv, prog_name="batch-spectrograms")
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug: say so, with what is needed to report it
+        click.echo(
+            f"internal error: {shown(type(exc).__name__)}: {shown(exc)}. This is a bug in "
+            "batch-spectrograms; please report it with the traceback below.",
+            err=True,
+        )
+        click.echo(shown("".join(traceback.format_exception(exc))), err=True)
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

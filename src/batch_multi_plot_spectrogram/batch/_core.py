@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import errno
 import hashlib
 import logging
 import os
@@ -27,7 +28,7 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from ..errors import ProgressFileError, ProgressLockedError, SettingError
+from ..errors import DiskFullError, ProgressFileError, ProgressLockedError, SettingError
 from ..options import FigureOptions, describe_value, parse_argument
 from ._logs import RUN_LOGGER_NAME, LogRouter, logger_levels
 from ._planning import Done, Failed, Planner, Repeat
@@ -64,11 +65,14 @@ class RunReport:
         file, unwritable folder), by number, with the reason; their items were not run.
     seconds
         How long the run took.
+    unsaved
+        What could not be saved at the end (a full disk), one sentence each.
     """
 
     ledgers: list[Ledger]
     refused: dict[int, BaseException] = field(default_factory=dict)
     seconds: float = 0.0
+    unsaved: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Items per outcome over all ledgers (``skipped`` apart)."""
@@ -116,6 +120,7 @@ class _Run:
         ignore_progress: bool,
         guard: SignalGuard,
         show_bar: bool,
+        status_every: float | None,
         totals: Sequence[int] | None,
         refuse: Literal["raise", "skip"],
     ) -> None:
@@ -128,6 +133,9 @@ class _Run:
         self.ignore_progress = ignore_progress
         self.guard = guard
         self.show_bar = show_bar
+        self.status_every = status_every
+        self.total: int | None = None
+        self.last_status = time.monotonic()
         self.totals = totals
         self.refuse = refuse
         self.report = RunReport(ledgers)
@@ -159,6 +167,8 @@ class _Run:
             # The previous handler is back: let it (by default: termination) have the signal.
             signal.raise_signal(signal.SIGTERM)
             return self.report
+        if isinstance(outcome, DiskFullError):
+            outcome.report = self.report  # type: ignore[attr-defined]
         if outcome is not None:
             raise outcome
         return self.report
@@ -202,7 +212,13 @@ class _Run:
                 self.executor.stop(list(self.pending))
             self.executor.close(stopping=stopping)
             self._collect_finished()
-            self.recorder.save_all()
+            for ledger, _ in opened:
+                try:
+                    self.recorder.save(ledger)
+                except DiskFullError as exc:
+                    self.report.unsaved.append(exc.reason)
+                    if outcome is None:
+                        outcome = exc
             self._summarise(outcome)
         finally:
             self.guard.restore()
@@ -236,6 +252,7 @@ class _Run:
             )
             for note in notes:
                 log.warning("%s", note, extra={"ledger": ledger.number})
+        self.total = total
         self.bar = tqdm(
             total=total,
             unit="item",
@@ -267,6 +284,29 @@ class _Run:
                 return
             self._collect()
             self.recorder.save_due()
+            self._status()
+
+    def _status(self) -> None:
+        """Without a progress bar: a status line every ``status_every`` seconds (for the
+        logs of batch systems). Items already done before this run are not counted in the
+        rate."""
+        now = time.monotonic()
+        if self.status_every is None or now - self.last_status < self.status_every:
+            return
+        self.last_status = now
+        counts = self.report.counts()
+        done = counts["ok"] + counts["no_data"] + counts["error"]
+        rate = done / max(now - self.started, 1e-9)
+        line = f"spectrograms: {done} done"
+        if self.total is not None:
+            left = self.total - done - counts["skipped"]
+            line += f", {left} to go"
+            if rate > 0:
+                line += f" (about {left / rate / 60:.0f} min left)"
+        line += f", {counts['error']} error(s), {rate:.2f} items/s"
+        if counts["skipped"]:
+            line += f"; {counts['skipped']} already done"
+        print(line, file=sys.stderr, flush=True)
 
     def _plan(self, ledger: Ledger, item: Any) -> None:
         index = ledger.take_index()
@@ -375,6 +415,13 @@ class _Run:
             errors = sum(lg.counts["error"] for lg in self.ledgers)
             self.bar.set_postfix_str(f"errors={errors}", refresh=False)
         self._advance_bar()
+        if result.errno == errno.ENOSPC:
+            # Every item after this one would fail the same way: stop at the first.
+            raise DiskFullError(
+                f"The disk is full: the figure of item {result.key!r} could not be written "
+                f"({result.message}). The run stopped there; free some space and run it "
+                "again to continue."
+            )
 
     def _advance_bar(self) -> None:
         if self.bar is not None:
@@ -396,6 +443,8 @@ class _Run:
                     done,
                     extra=extra,
                 )
+            elif isinstance(outcome, DiskFullError):
+                self.run_log.warning("batch stopped: %s After %s", outcome, done, extra=extra)
             elif outcome is not None:
                 self.run_log.error(
                     "batch stopped by an error after %s", done, exc_info=outcome, extra=extra
@@ -422,7 +471,7 @@ def run_batch(
     functions: FunctionSet,
     settings: Mapping[str, Any],
     executor: BatchExecutor,
-    output_name_fn: Callable[[str], Any] | None = None,
+    output_name: Callable[[int, str], Any] | None = None,
     item_timeout: float | None = None,
     flush_batch_size: int = 10,
     log_capacity: int | None = None,
@@ -433,6 +482,7 @@ def run_batch(
     totals: Sequence[int] | None = None,
     refuse: Literal["raise", "skip"] = "raise",
     observer: RunObserver | None = None,
+    status_every: float | None = None,
 ) -> RunReport:
     """Run items of one or more ledgers through one executor (arguments checked already).
 
@@ -448,9 +498,10 @@ def run_batch(
         What shapes the pictures, recorded in every progress file and compared on resume.
     executor
         Where items run.
-    output_name_fn
-        An item's output file relative to its ledger's folder (default: its key's safe
-        file name).
+    output_name
+        ``output_name(ledger number, key)``: an item's output file relative to its
+        ledger's folder (default: its key's safe file name, see
+        :func:`~._keys.safe_name`).
     totals
         The number of items of each ledger, when known (for the progress bar and log).
     refuse
@@ -459,6 +510,8 @@ def run_batch(
     observer
         Told of every recorded item and every save (see
         :class:`~._recording.RunObserver`).
+    status_every
+        Without a progress bar, print a status line on stderr this often (seconds).
 
     Raises
     ------
@@ -476,7 +529,7 @@ def run_batch(
         ledgers=opened,
         executor=executor,
         shipment=shipment,
-        planner=Planner(shipment, options.output_format, output_name_fn),
+        planner=Planner(shipment, options.output_format, output_name),
         item_timeout=item_timeout,
         recorder=Recorder(
             opened,
@@ -487,6 +540,7 @@ def run_batch(
         ignore_progress=ignore_progress,
         guard=SignalGuard(install_signal_handlers),
         show_bar=progress_bar,
+        status_every=None if progress_bar else status_every,
         totals=totals,
         refuse=refuse,
     )
@@ -539,6 +593,13 @@ def settings_of(options: FigureOptions, callables: Mapping[str, Any]) -> dict[st
     settings.pop("figure_title", None)
     settings.update({name: _callable_setting(fn) for name, fn in sorted(callables.items())})
     return settings
+
+
+def _by_key(fn: Callable[[str], Any] | None) -> Callable[[int, str], Any] | None:
+    """An ``output_name_fn(key)`` as the planner calls it (with the ledger number)."""
+    if fn is None:
+        return None
+    return lambda _ledger, key: fn(key)
 
 
 def _optional_callable(value: object, name: str) -> Callable[..., Any] | None:
@@ -605,8 +666,10 @@ def generic_batch_plot(
         Folder of the figures, created if needed. An item's figure is
         ``output_dir/<key>.png`` (``.pdf``, ``.svg`` with ``output_format``), where
         characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_`` and, if
-        any did, a short hash of the key is appended (``"2000/01/orbit"`` ->
-        ``2000_01_orbit-<hash>.png``), so keys never collide.
+        any did (or the name begins with ``.`` or ``-``, is a Windows device name, is over
+        200 bytes long or ends like such a hash), a short hash of the key is appended
+        (``"2000/01/orbit"`` -> ``2000_01_orbit-<hash>.png``), so keys never share a file.
+        Keys that differ only by case get a hash too, for file systems that ignore case.
     build_datasets_fn
         ``build_datasets_fn(item)`` returns a list of dataset dicts (keys ``x``, ``y``,
         ``data``, optional ``label``, ``y_min``, ``vmin``, ...; see
@@ -675,7 +738,9 @@ def generic_batch_plot(
         is a terminal.
     output_name_fn
         ``output_name_fn(key)`` gives the PNG's path relative to ``output_dir`` instead
-        (it may hold ``/``: folders are created). It must give each item its own path.
+        (it may hold ``/``: folders are created). It must give each item its own path:
+        two items of a run, or an item and the one a progress file records for that
+        path, may not share a file (compared case-insensitively).
     vertical_lines_fn, title_fn
         Per-item event lines (UNIX seconds) and figure title, from the item; ``None``
         keeps the call-level value. The title defaults to the item's key.
@@ -804,7 +869,7 @@ vertical_lines, gap_seconds, z_percentiles, collapse_axis, collapse, dpi
         ),
         settings=settings_of(options, callables),
         executor=runner,
-        output_name_fn=callables["output_name_fn"],
+        output_name=_by_key(callables["output_name_fn"]),
         item_timeout=run_options["item_timeout"],
         flush_batch_size=run_options["flush_batch_size"],
         log_capacity=run_options["log_flush_batch_size"],

@@ -10,8 +10,7 @@ import hashlib
 import numbers
 import os
 import re
-from collections.abc import Callable
-from pathlib import Path, PurePath
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,15 @@ import numpy as np
 from ..errors import SettingError
 from ..options import output_suffix
 
-__all__ = ["default_output_name", "item_key", "output_path", "safe_file_stem"]
+__all__ = [
+    "MAX_NAME",
+    "default_output_name",
+    "item_key",
+    "name_digest",
+    "safe_file_stem",
+    "safe_name",
+    "with_digest",
+]
 
 
 def item_key(item: Any) -> str:
@@ -67,58 +74,61 @@ def item_key(item: Any) -> str:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-_MAX_STEM = 150
+# What a name made safe ends with: a name that already looks so is hashed too, so that a
+# key can never take the name made for another key.
+_HASHED = re.compile(r"-[0-9a-f]{10}$")
+# Names Windows gives to devices, whatever the extension.
+_DEVICES = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{d}{i}" for d in ("COM", "LPT") for i in range(10)}
+)
+#: The longest name made, in bytes: with a file suffix and the temporary name of an atomic
+#: write (``.<name>.<8 hex>.tmp``), a file name stays within the usual 255 bytes.
+MAX_NAME = 200
+_DIGEST = 10
+
+
+def name_digest(identity: str) -> str:
+    """10 hex digits of the SHA-256 of ``identity``."""
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST]
+
+
+def with_digest(name: str, identity: str) -> str:
+    """``name`` (cut to fit) with ``-`` and the digest of ``identity`` appended."""
+    return f"{name[: MAX_NAME - _DIGEST - 1]}-{name_digest(identity)}"
+
+
+def safe_name(name: str, *, reserved: Collection[str] = ()) -> str:
+    """A file or folder name for ``name``, safe on any file system, and never the same for
+    two different names.
+
+    Characters outside ``[A-Za-z0-9._-]`` (path separators, control characters, terminal
+    escapes, ``:?*<>|`` and the like) become ``_``; a leading ``.`` or ``-`` gets a ``_``
+    in front; over-long names are cut to :data:`MAX_NAME` bytes. Whenever anything changed,
+    and also when the name is a Windows device name (``CON``, ``com1.txt``), ends with a
+    dot, ends like a digest, or is one of ``reserved`` (compared case-insensitively), ``-``
+    and 10 hex digits of the name's SHA-256 are appended.
+    """
+    safe = _UNSAFE.sub("_", name)
+    changed = safe != name
+    if not safe or safe[0] in ".-":
+        safe, changed = "_" + safe, True
+    if (
+        safe.split(".", 1)[0].upper() in _DEVICES
+        or safe.endswith(".")
+        or _HASHED.search(safe)
+        or safe.casefold() in reserved
+        or len(safe) > MAX_NAME
+    ):
+        changed = True
+    return with_digest(safe, name) if changed else safe
 
 
 def safe_file_stem(key: str) -> str:
-    """A file name stem for ``key``, safe on any file system.
-
-    Characters outside ``[A-Za-z0-9._-]`` become ``_``; a leading dot gets a ``_`` in
-    front and over-long names are cut. Whenever anything changed, ``-`` and 10 hex digits
-    of the key's SHA-256 are appended, so two different keys never share a file.
-    """
-    stem = _UNSAFE.sub("_", key)
-    changed = stem != key
-    if not stem or stem.startswith("."):
-        stem, changed = "_" + stem, True
-    if len(stem) > _MAX_STEM:
-        stem, changed = stem[:_MAX_STEM], True
-    if changed:
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-        stem = f"{stem}-{digest}"
-    return stem
+    """The file name stem of an item of :func:`generic_batch_plot` (see :func:`safe_name`)."""
+    return safe_name(key)
 
 
 def default_output_name(key: str, output_format: str) -> str:
     """The output file of an item of :func:`generic_batch_plot`: its safe stem and the
     format's suffix."""
     return safe_file_stem(key) + output_suffix(output_format)
-
-
-def output_path(
-    key: str,
-    output_dir: Path,
-    output_format: str,
-    output_name_fn: Callable[[str], Any] | None = None,
-) -> Path:
-    """Where an item's figure goes: ``output_dir`` joined with ``output_name_fn(key)``, or
-    with :func:`default_output_name`.
-
-    Raises
-    ------
-    SettingError
-        When ``output_name_fn`` gives anything but a relative path inside ``output_dir``.
-    """
-    if output_name_fn is None:
-        return output_dir / default_output_name(key, output_format)
-    relative = output_name_fn(key)
-    try:
-        parts = PurePath(os.fspath(relative))
-    except TypeError:
-        parts = None
-    if parts is None or parts.is_absolute() or ".." in parts.parts or str(parts) in ("", "."):
-        raise SettingError(
-            f"output_name_fn({key!r}) returned {relative!r}; expected a relative file path "
-            "inside output_dir such as 'orbits/orbit_001.png' (no '..', not absolute)."
-        )
-    return output_dir / parts

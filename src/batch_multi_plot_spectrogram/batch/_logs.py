@@ -28,6 +28,7 @@ import contextlib
 import logging
 import logging.handlers
 import os
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -47,6 +48,7 @@ __all__ = [
 
 LOGGER_NAME = "batch_multi_plot_spectrogram"
 RUN_LOGGER_NAME = f"{LOGGER_NAME}.run"
+WARNINGS_LOGGER_NAME = "py.warnings"  # where logging.captureWarnings sends warnings
 LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(processName)s] %(name)s: %(message)s"
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -122,6 +124,21 @@ def apply_logger_levels(levels: Mapping[str, int]) -> None:
         logging.getLogger(name or None).setLevel(level)
 
 
+class _FileHandler(logging.FileHandler):
+    """A log file that, when it cannot be written (a full disk), keeps the first error for
+    :attr:`BatchLog.failure` instead of printing a traceback for every record."""
+
+    failure: OSError | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            if self.failure is None:
+                self.failure = error
+            return
+        super().handleError(record)
+
+
 class BatchLog:
     """The buffered log file of one progress file.
 
@@ -136,13 +153,13 @@ class BatchLog:
     def __init__(self, path: str | os.PathLike[str], capacity: int) -> None:
         self.path = Path(path)
         self.capacity = capacity
-        self._file: logging.FileHandler | None = None
+        self._file: _FileHandler | None = None
         self._memory: logging.handlers.MemoryHandler | None = None
 
     def open(self) -> None:
         """Make the buffered file handler (the file is created at the first write)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = logging.FileHandler(self.path, mode="a", encoding="utf-8", delay=True)
+        self._file = _FileHandler(self.path, mode="a", encoding="utf-8", delay=True)
         self._file.setFormatter(logging.Formatter(LOG_FORMAT))
         # Flush on capacity or on explicit flushes only (the default flushLevel, ERROR,
         # would write at every failing item); a critical record is written at once.
@@ -156,9 +173,17 @@ class BatchLog:
             self._memory.handle(record)
 
     def flush(self) -> None:
-        """Write the buffered records to the file."""
+        """Write the buffered records to the file.
+
+        Raises
+        ------
+        OSError
+            When the file could not be written (the first such error of the run).
+        """
         if self._memory is not None:
             self._memory.flush()
+        if self._file is not None and self._file.failure is not None:
+            raise self._file.failure
 
     def close(self) -> None:
         """Flush and close."""
@@ -194,8 +219,11 @@ class LogRouter(logging.Handler):
             self.logs[ledger].handle(record)
 
     def attach(self) -> None:
-        """Listen to the package logger and the run logger (which stops propagating)."""
+        """Listen to the package logger, to Python's warnings when they are logged
+        (:func:`logging.captureWarnings`), and to the run logger (which stops
+        propagating)."""
         logging.getLogger(LOGGER_NAME).addHandler(self)
+        logging.getLogger(WARNINGS_LOGGER_NAME).addHandler(self)
         run = logging.getLogger(RUN_LOGGER_NAME)
         self._run_logger_state = (run.level, run.propagate)
         run.setLevel(logging.INFO)
@@ -205,6 +233,7 @@ class LogRouter(logging.Handler):
     def detach(self) -> None:
         """Stop listening and restore the run logger."""
         logging.getLogger(LOGGER_NAME).removeHandler(self)
+        logging.getLogger(WARNINGS_LOGGER_NAME).removeHandler(self)
         run = logging.getLogger(RUN_LOGGER_NAME)
         run.removeHandler(self)
         if self._run_logger_state is not None:
@@ -234,5 +263,9 @@ class LogRouter(logging.Handler):
                 # As if logged here: the application's handlers see it, and records of
                 # this library reach the log through the package logger.
                 logging.getLogger(record.name).handle(record)
-            if not _is_ours(record.name) and ledger in self.logs:
+            if (
+                not _is_ours(record.name)
+                and record.name != WARNINGS_LOGGER_NAME
+                and (ledger in self.logs)
+            ):
                 self.logs[ledger].handle(record)

@@ -7,13 +7,14 @@ unplaceable (an error), or to be rendered (a task for the executor).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePath, PurePosixPath
 from typing import Any
 
 from ..errors import SettingError
-from ._keys import item_key, output_path
+from ._keys import default_output_name, item_key, with_digest
 from ._recording import Ledger
 from ._shipping import Shipment
 from ._tasks import ItemTask, Status
@@ -64,42 +65,81 @@ class Planner:
         The run's functions, named in every task.
     output_format
         The format of the figures.
-    output_name_fn
-        Names an item's output file relative to its ledger's folder (default: the key's
-        safe file name and the format's suffix).
+    output_name
+        ``output_name(ledger number, key)``: an item's output file relative to its
+        ledger's folder; None for the key's safe file name and the format's suffix.
+    names_are_safe
+        Whether ``output_name`` makes names itself (then a name that another item of the
+        run already has is an error); else names made here get a digest of the key when
+        two items would share a file on a file system that ignores case.
     """
 
     def __init__(
-        self, shipment: Shipment, output_format: str, output_name_fn: Callable[[str], Any] | None
+        self,
+        shipment: Shipment,
+        output_format: str,
+        output_name: Callable[[int, str], Any] | None,
     ) -> None:
         self.shipment = shipment
         self.output_format = output_format
-        self.output_name_fn = output_name_fn
-        self._paths: dict[int, dict[Path, str]] = {}
+        self.output_name = output_name
+        self._claimed: dict[int, dict[str, str]] = {}  # casefolded output -> key, this run
+
+    def _relative(self, ledger: Ledger, key: str) -> PurePosixPath:
+        if self.output_name is None:
+            return PurePosixPath(default_output_name(key, self.output_format))
+        relative = self.output_name(ledger.number, key)
+        try:
+            parts = PurePosixPath(PurePath(os.fspath(relative)).as_posix())
+        except TypeError:
+            parts = None
+        if parts is None or parts.is_absolute() or ".." in parts.parts or str(parts) in ("", "."):
+            raise SettingError(
+                f"output_name_fn({key!r}) returned {relative!r}; expected a relative file "
+                "path inside output_dir such as 'orbits/orbit_001.png' (no '..', not "
+                "absolute)."
+            )
+        return parts
 
     def plan(self, ledger: Ledger, index: int, item: Any, pending: set[str]) -> Decision:
         key = item_key(item)
         if key in ledger.statuses or key in pending:
             return Repeat(key)
         try:
-            path = output_path(
-                key, ledger.spec.output_dir, self.output_format, self.output_name_fn
-            )
+            relative = self._relative(ledger, key)
         except Exception as exc:
             return Failed(key, exc)
-        recorded = ledger.progress.status_of(key)
-        if recorded == "no_data" or (recorded == "ok" and path.exists()):
-            return Done(key, recorded)
-        if self.output_name_fn is not None:
-            other = self._paths.setdefault(ledger.number, {}).setdefault(path, key)
-            if other != key:
-                return Failed(
-                    key,
-                    SettingError(
-                        f"output_name_fn gave item {key!r} the file {str(path)!r}, which item "
-                        f"{other!r} already uses; it must give each item its own path."
-                    ),
-                )
+        claimed = self._claimed.setdefault(ledger.number, {})
+        other = claimed.get(str(relative).casefold())
+        if other is not None and other != key and self.output_name is None:
+            # Names that differ only by case share a file on some file systems.
+            relative = relative.with_name(with_digest(relative.stem, key) + relative.suffix)
+            other = claimed.get(str(relative).casefold())
+        if other is not None and other != key:
+            return Failed(
+                key,
+                SettingError(
+                    f"output_name_fn gave item {key!r} the file "
+                    f"{str(ledger.spec.output_dir / relative)!r}, which item {other!r} already "
+                    "uses; it must give each item its own path."
+                ),
+            )
+        recorded = ledger.progress.owner_of(str(relative))
+        if recorded is not None and recorded != key:
+            return Failed(
+                key,
+                SettingError(
+                    f"item {key!r} would write {str(ledger.spec.output_dir / relative)!r}, which "
+                    f"the progress file {str(ledger.spec.progress_path)!r} records as the figure "
+                    f"of item {recorded!r}; it is left as it is. Give the items names that differ "
+                    "by more than case or unsafe characters, or use another output folder."
+                ),
+            )
+        claimed[str(relative).casefold()] = key
+        path = ledger.spec.output_dir / relative
+        status = ledger.progress.status_of(key)
+        if status == "no_data" or (status == "ok" and path.exists()):
+            return Done(key, status)
         task = ItemTask(
             index=index,
             key=key,
@@ -108,4 +148,4 @@ class Planner:
             functions_digest=self.shipment.digest,
             functions=self.shipment.blob,
         )
-        return Submit(task, missing=recorded == "ok")
+        return Submit(task, missing=status == "ok")

@@ -210,6 +210,10 @@ class Progress:
         self.errors: dict[str, None] = {}
         self.no_data: dict[str, None] = {}
         self.last_index: int | None = None
+        # Item key -> its output file, relative to output_dir (POSIX): a recorded file
+        # belongs to its item, and is never handed to another.
+        self.outputs: dict[str, str] = {}
+        self._owners: dict[str, str] | None = None  # casefolded output -> item key
         self.extra: dict[str, Any] = {}  # keys of later versions, carried over unchanged
         self.dirty = False
         # Keys recorded since the last save: only these still need the per-key schema check.
@@ -244,6 +248,7 @@ class Progress:
         for status, name in _LIST_OF.items():
             progress._set_of(status).update(dict.fromkeys(document[name]))
         progress.last_index = document["last_index"]
+        progress.outputs = dict(document.get("outputs", {}))
         known = {
             *_LIST_OF.values(),
             "last_index",
@@ -251,6 +256,7 @@ class Progress:
             "output_dir",
             "settings",
             "updated_at",
+            "outputs",
         }
         progress.extra = {k: v for k, v in document.items() if k not in known}
         return progress, progress._check_compatible(document, where)
@@ -293,8 +299,20 @@ class Progress:
             return "error"
         return None
 
-    def record(self, key: str, status: Status, index: int) -> None:
-        """Record the outcome of one finished item (moving it out of any other list)."""
+    def owner_of(self, output: str) -> str | None:
+        """The item whose recorded output is ``output`` (compared case-insensitively, as
+        some file systems compare names), if any."""
+        if self._owners is None:
+            self._owners = {path.casefold(): key for key, path in self.outputs.items()}
+        return self._owners.get(output.casefold())
+
+    def record(self, key: str, status: Status, index: int, output: str | None = None) -> None:
+        """Record the outcome of one finished item (moving it out of any other list), and
+        the output file it wrote (relative to the output folder)."""
+        if output is not None:
+            self.outputs[key] = output
+            if self._owners is not None:
+                self._owners[output.casefold()] = key
         target = self._set_of(status)
         self.ok.pop(key, None)
         self.errors.pop(key, None)
@@ -329,14 +347,19 @@ class Progress:
         """
         if keys is None:
             lists = {name: list(self._set_of(status)) for status, name in _LIST_OF.items()}
+            outputs = self.outputs
         else:
             lists = {name: [] for name in _LIST_OF.values()}
+            outputs = {}
             for key in keys:
                 status = self.status_of(key)
                 if status is not None:
                     lists[_LIST_OF[status]].append(key)
+                if key in self.outputs:
+                    outputs[key] = self.outputs[key]
         return {
             **lists,
+            "outputs": outputs,
             "last_index": self.last_index,
             "schema_version": SCHEMA_VERSION,
             "output_dir": self.output_dir,

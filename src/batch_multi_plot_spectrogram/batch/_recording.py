@@ -9,6 +9,7 @@ and logged on its own, so that a store keeps its own resumable state.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import DiskFullError
 from ._logs import RUN_LOGGER_NAME, BatchLog
 from ._progress import Progress, ProgressLock
 from ._tasks import ItemResult, Status
@@ -124,21 +126,17 @@ class Ledger:
         self.counts["skipped"] += 1
 
     def record(self, result: ItemResult) -> None:
-        """Record the outcome of one finished item."""
-        self.progress.record(result.key, result.status, result.index)
+        """Record the outcome of one finished item (and the file it wrote)."""
+        output = None
+        if result.output_path is not None:
+            output = Path(result.output_path).relative_to(self.spec.output_dir).as_posix()
+        self.progress.record(result.key, result.status, result.index, output)
         self.statuses[result.key] = result.status
         self.skipped.discard(result.key)
         self.counts[result.status] += 1
         if result.status == "error":
             self.failed.append(result.key)
         self.unsaved += 1
-
-    def save(self) -> None:
-        """Write the progress file (atomically) and the buffered log."""
-        self.progress.save()
-        self.log.flush()
-        self.unsaved = 0
-        self.last_save = time.monotonic()
 
     def close(self) -> None:
         """Close the log and release the lock."""
@@ -184,7 +182,7 @@ class Recorder:
         if self.observer is not None:
             self.observer.recorded(ledger.number, result)
         where = f"{result.key!r} (#{result.index})"
-        extra = {"ledger": ledger.number, "ledger_name": ledger.spec.name}
+        extra = {"ledger": ledger.number, "ledger_name": ledger.spec.name, "item": result.key}
         if result.status == "ok":
             self.run_log.info(
                 "ok       %s -> %s in %.2f s",
@@ -207,8 +205,33 @@ class Recorder:
             self.save(ledger)
 
     def save(self, ledger: Ledger) -> None:
-        """Save one ledger, and tell the observer."""
-        ledger.save()
+        """Save one ledger, and tell the observer.
+
+        Raises
+        ------
+        DiskFullError
+            When the disk holding the progress file or the log is full (the previous
+            progress file is left intact).
+        """
+        try:
+            ledger.progress.save()
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise DiskFullError(
+                f"The disk is full: the progress file {str(ledger.spec.progress_path)!r} "
+                f"could not be saved ({exc.strerror}); the previous one is left intact."
+            ) from exc
+        ledger.unsaved, ledger.last_save = 0, time.monotonic()
+        try:
+            ledger.log.flush()
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise DiskFullError(
+                f"The disk is full: the log {str(ledger.spec.log_path)!r} could not be "
+                f"written ({exc.strerror}); the progress file is saved."
+            ) from exc
         if self.observer is not None:
             self.observer.saved(ledger.number)
 
@@ -217,12 +240,6 @@ class Recorder:
         now = time.monotonic()
         for ledger in self.ledgers:
             if ledger.is_open and ledger.unsaved and now - ledger.last_save >= self.flush_interval:
-                self.save(ledger)
-
-    def save_all(self) -> None:
-        """Save every open ledger."""
-        for ledger in self.ledgers:
-            if ledger.is_open:
                 self.save(ledger)
 
 

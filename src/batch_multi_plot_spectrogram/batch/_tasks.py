@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import logging
 import os
 import time
 import traceback
@@ -53,7 +54,8 @@ class ItemResult:
     ``records`` are the log records made while the item ran, as dicts (see
     :func:`._logs.record_to_dict`); ``traceback`` is set for errors only. ``info`` tells
     what an ``ok`` figure shows: ``start`` and ``end`` (UNIX seconds of its first and last
-    sample) and ``title``.
+    sample) and ``title``. ``errno`` is the error number of an ``OSError`` that failed the
+    item (``ENOSPC``: the disk is full).
     """
 
     index: int
@@ -66,6 +68,7 @@ class ItemResult:
     seconds: float
     pid: int
     info: dict[str, Any] = field(default_factory=dict)
+    errno: int | None = None
 
 
 def _render_item(task: ItemTask) -> tuple[Status, str, str | None, dict[str, Any]]:
@@ -118,6 +121,7 @@ def run_item(task: ItemTask) -> ItemResult:
     output: str | None = None
     trace: str | None = None
     info: dict[str, Any] = {}
+    number: int | None = None
     with capture_records() as records:
         try:
             status, message, output, info = _render_item(task)
@@ -126,6 +130,7 @@ def run_item(task: ItemTask) -> ItemResult:
         except (Exception, SystemExit) as exc:  # one bad item must not stop the batch
             status, message = "error", f"{type(exc).__name__}: {exc}"
             trace = traceback.format_exc()
+            number = exc.errno if isinstance(exc, OSError) else None
     return ItemResult(
         index=task.index,
         key=task.key,
@@ -137,6 +142,7 @@ def run_item(task: ItemTask) -> ItemResult:
         seconds=time.perf_counter() - started,
         pid=os.getpid(),
         info=info,
+        errno=number,
     )
 
 
@@ -145,6 +151,9 @@ def init_worker(levels: Mapping[str, int]) -> None:
     the heavy libraries loaded now, so that the first item's time (and its timeout)
     does not include them."""
     apply_logger_levels(levels)
+    # Warnings of the libraries become log records: they travel back with the item and
+    # reach its log, instead of the terminal of whoever started the workers.
+    logging.captureWarnings(True)
     for module in ("batch_multi_plot_spectrogram.render", "xarray", "dask.array"):
         with contextlib.suppress(ImportError):
             importlib.import_module(module)

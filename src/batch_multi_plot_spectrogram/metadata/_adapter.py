@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ConfigError, NoDataError, SpectrogramError
+from ..errors import ConfigError, NoDataError, SpectrogramError, StoreError
 from ..options import Collapse, Origin, options_where
 from ..render._datasets import DatasetDict, ItemPlot  # numpy only: no matplotlib import
 from ..stores import GroupMeta, StoreBackend, VariableMeta, backend_for
@@ -310,9 +310,32 @@ def _compute(ds: xr.Dataset, plan: GroupPlan) -> list[tuple[Any, Any, Any]]:
             message="(All-NaN slice|Mean of empty slice|invalid value encountered)",
             category=RuntimeWarning,
         )
-        values = dask.compute(*flat, scheduler="synchronous")
+        try:
+            values = dask.compute(*flat, scheduler="synchronous")
+        except Exception as exc:
+            raise _read_failure(plan, lazy, exc) from exc
     arrays = [np.asarray(v) for v in values]
     return [tuple(arrays[i : i + 3]) for i in range(0, len(arrays), 3)]  # type: ignore[misc]
+
+
+def _read_failure(plan: GroupPlan, lazy: list[tuple[Any, Any, Any]], exc: Exception) -> StoreError:
+    """The failure to read a group's data, naming the variable that fails (found by
+    reading the rows one at a time) and what the store library said (a corrupt chunk's
+    key, a missing file)."""
+    import dask
+
+    where = f"store {plan.store!r}, group {plan.group!r}"
+    for spec, row in zip(plan.rows, lazy, strict=True):
+        try:
+            dask.compute(*row, scheduler="synchronous")
+        except Exception as failed:
+            where += f", variable {spec.plan.variable!r}"
+            exc = failed
+            break
+    return StoreError(
+        f"{where}: its data cannot be read: {type(exc).__name__}: {exc}. The store may be "
+        "damaged (a truncated or corrupt chunk) or changing while it is read."
+    )
 
 
 def _valid_times(x: np.ndarray) -> np.ndarray:

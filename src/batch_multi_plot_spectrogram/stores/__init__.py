@@ -17,7 +17,9 @@ To add a format, write a :class:`StoreBackend` and register it::
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from collections.abc import Container
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,8 @@ __all__ = [
     "register_backend",
     "store_format",
 ]
+
+log = logging.getLogger(__name__)
 
 #: The registered formats, by name, in the order they are tried.
 BACKENDS: dict[str, StoreBackend] = {}
@@ -87,6 +91,8 @@ def backend_for(path: str | os.PathLike[str]) -> StoreBackend:
     p = Path(path)
     if not p.exists():
         raise StoreNotFoundError(f"{str(path)!r} does not exist. {_what_to_pass()}")
+    if not p.is_dir():
+        _check_regular(p)
     for backend in BACKENDS.values():
         if backend.matches(p):
             return backend
@@ -134,7 +140,10 @@ def find_stores(path: str | os.PathLike[str]) -> list[str]:
     if not root.exists():
         raise StoreNotFoundError(f"{str(path)!r} does not exist. {_what_to_pass()}")
     root = root.absolute()
-    if root.is_file() or any(b.matches(root) for b in BACKENDS.values() if b.directory):
+    if not root.is_dir():
+        store_format(root)
+        return [str(root)]
+    if any(b.matches(root) for b in BACKENDS.values() if b.directory):
         store_format(root)
         return [str(root)]
     folders = [b for b in BACKENDS.values() if b.directory]
@@ -151,17 +160,37 @@ def find_stores(path: str | os.PathLike[str]) -> list[str]:
             else:
                 kept.append(name)
         dirs[:] = kept
-        found.extend(
-            str(here / name)
-            for name in names
-            if not name.startswith(".") and any(b.matches(here / name) for b in files)
-        )
+        for name in names:
+            candidate = here / name
+            if name.startswith(".") or not any(b.matches(candidate) for b in files):
+                continue
+            if not _is_regular(candidate):
+                # A FIFO, socket or device named like a store would block or fail whoever
+                # opens it: it is not a store, and it is never opened.
+                log.warning("skipped %s: named like a store but not a regular file", candidate)
+                continue
+            found.append(str(candidate))
     if not found:
         raise StoreNotFoundError(
             f"No stores found under {str(path)!r}: it holds none of {_formats()}. Point to "
             "the archive directory that holds them."
         )
     return sorted(found)
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True  # unreadable: let reading it say why, for this store alone
+
+
+def _check_regular(path: Path) -> None:
+    if not _is_regular(path):
+        raise StoreError(
+            f"{str(path)!r} is not a regular file (a FIFO, socket or device): it is never "
+            "opened as a store. Pass the file or folder that holds the data."
+        )
 
 
 def read_groups(store: str | os.PathLike[str], keys: Container[str]) -> list[GroupMeta]:

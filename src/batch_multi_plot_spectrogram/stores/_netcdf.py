@@ -4,6 +4,11 @@ Which of the two a file is comes from its signature. NetCDF-4 groups are listed 
 h5py (attributes and dimension scales only, fast on thousands of groups) and opened with
 h5netcdf, which opens one group of a many-group file faster than netCDF4 does; classic
 files (one group) are read with netCDF4.
+
+HDF5 files are opened without HDF5's file lock: a reader holding it would make a
+producer that appends to a live archive fail to open the file for writing. A group read
+while a producer rewrites it may then fail to read; that item fails and is tried again by
+the next run.
 """
 
 from __future__ import annotations
@@ -94,7 +99,7 @@ class NetCDFBackend(StoreBackend):
             return dict(self._classic(path, keys).attrs)
         import h5py
 
-        with h5py.File(path, "r") as fh:
+        with h5py.File(path, "r", locking=False) as fh:
             return {k: _decode(v) for k, v in fh.attrs.items() if k in keys}
 
     def _hdf5_groups(self, path: str, keys: Container[str]) -> list[GroupMeta]:
@@ -102,7 +107,7 @@ class NetCDFBackend(StoreBackend):
 
         out: list[GroupMeta] = []
         try:
-            fh = h5py.File(path, "r")
+            fh = h5py.File(path, "r", locking=False)
         except OSError as exc:
             raise StoreError(
                 f"{path!r} cannot be opened as a NetCDF-4/HDF5 file: {exc}."
@@ -189,7 +194,13 @@ class NetCDFBackend(StoreBackend):
         }
         try:
             if self.check(path) == "netcdf4":
-                return xr.open_dataset(path, engine="h5netcdf", phony_dims="access", **common)
+                return xr.open_dataset(
+                    path,
+                    engine="h5netcdf",
+                    phony_dims="access",
+                    driver_kwds={"locking": False},
+                    **common,
+                )
             if group not in ("", "/"):
                 raise OSError(f"classic NetCDF files have no groups; asked for {group!r}")
             return xr.open_dataset(path, engine="netcdf4", **common)

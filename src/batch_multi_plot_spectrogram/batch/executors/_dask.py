@@ -78,9 +78,11 @@ def open_client(
 ) -> Iterator[Any]:
     """Connect to ``scheduler_address``, or start a LocalCluster of ``local_workers``.
 
-    The local cluster runs one single-threaded worker process per item slot, and binds
-    its scheduler and dashboard to 127.0.0.1. The client (and any cluster started here)
-    is closed on exit. ``timeout`` defaults to :data:`CONNECT_TIMEOUT_SECONDS`.
+    The local cluster runs one single-threaded worker process per item slot, binds its
+    scheduler and dashboard to 127.0.0.1, and speaks TLS with a temporary certificate that
+    only this process holds, so that no other user of the machine can submit work to it.
+    The client (and any cluster started here) is closed on exit. ``timeout`` defaults to
+    :data:`CONNECT_TIMEOUT_SECONDS`.
 
     Raises
     ------
@@ -93,6 +95,7 @@ def open_client(
     """
     import dask
     from distributed import Client, LocalCluster
+    from distributed.security import Security
 
     if (scheduler_address is None) == (local_workers is None):
         raise SettingError(
@@ -125,6 +128,10 @@ def open_client(
             # turns off glibc's adaptive mmap threshold: every large figure buffer is then
             # mapped afresh, making each figure about a quarter slower than in a local
             # worker process. A value set in this process's environment still wins.
+            # TLS with a certificate made for this cluster alone: other users of this
+            # machine can reach 127.0.0.1 too, and a scheduler runs whatever code it is
+            # sent. Only this process holds the key, so only it can submit.
+            security = Security.temporary()
             with dask.config.set({_TRIM_SETTING: None}):
                 cluster = LocalCluster(
                     n_workers=local_workers,
@@ -132,6 +139,7 @@ def open_client(
                     processes=True,
                     host="127.0.0.1",
                     dashboard_address="127.0.0.1:0",
+                    security=security,
                 )
         except (OSError, TimeoutError) as exc:
             raise ClusterError(
@@ -139,7 +147,7 @@ def open_client(
                 f"127.0.0.1: {type(exc).__name__}: {exc}"
             ) from exc
         try:
-            client = Client(cluster, set_as_default=False)
+            client = Client(cluster, security=security, set_as_default=False)
         except BaseException:
             cluster.close()
             raise
