@@ -7,7 +7,14 @@ method alike; medians of several repeats. Seconds are data-to-PNG-bytes per figu
   collapsed matrix already resampled to the panel's pixels, drawn and PNG-encoded.
 - new figure: ``generic_plot_spectrogram_set`` + PNG, a new figure each call.
 - reused figure: ``render_png``, the per-process figure reused (as in a batch).
+- reused, point sampling: the same, each pixel showing only the cell under its centre
+  (what the renderer did before it aggregated the samples of a pixel): the cost of
+  aggregation is the ratio of the two.
 - pcolormesh: a plain pcolormesh-on-edges figure with colorbars, for reference.
+
+Then a dense row: one day at 1 s cadence (86,400 records x 32 channels), rendered once
+with the mean of each pixel and once with its max, with the time of each and the peak
+memory of the process.
 
 Usage: ``python benchmarks/render.py [--repeats N]``
 """
@@ -32,7 +39,7 @@ from batch_multi_plot_spectrogram.render import (
     generic_plot_spectrogram_set,
     render_png,
 )
-from batch_multi_plot_spectrogram.render._binning import centre_edges
+from batch_multi_plot_spectrogram.render._binning import BinnedRow, centre_edges
 from workload import STANDARD_OPTIONS, floor_seconds, standard_datasets
 
 
@@ -76,12 +83,26 @@ def main() -> None:
     def reused_figure() -> None:
         render_png(datasets, figure_title="orbit", **STANDARD_OPTIONS)
 
+    def point_sampling() -> None:
+        aggregate = BinnedRow.resample
+
+        def centres_only(row: BinnedRow, x_edges: np.ndarray, y_edges: np.ndarray) -> Any:
+            y_mid = 0.5 * (y_edges[1:] + y_edges[:-1])
+            return row.lookup(0.5 * (x_edges[1:] + x_edges[:-1]), y_mid)
+
+        BinnedRow.resample = centres_only  # type: ignore[method-assign]
+        try:
+            render_png(datasets, figure_title="orbit", **STANDARD_OPTIONS)
+        finally:
+            BinnedRow.resample = aggregate  # type: ignore[method-assign]
+
     def pcolormesh() -> None:
         pcolormesh_figure(datasets)
 
     methods: dict[str, Callable[[], None]] = {
         "new figure": new_figure,
         "reused figure": reused_figure,
+        "reused, points": point_sampling,
         "pcolormesh": pcolormesh,
     }
     times: dict[str, list[float]] = {"floor": [], **{name: [] for name in methods}}
@@ -106,10 +127,34 @@ def main() -> None:
             f"  {name:<14} {med:7.3f} s   {med / floor:5.2f} x floor   "
             f"(min {min(values):.3f}, max {max(values):.3f})"
         )
+    ratio = statistics.median(times["reused figure"]) / statistics.median(times["reused, points"])
+    print(f"  aggregation of dense pixels costs {ratio:.3f} x point sampling (target <= 1.10)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak:.0f} MB")
     png = render_png(datasets, figure_title="orbit", **STANDARD_OPTIONS)
     print(f"PNG size: {len(png) / 1e6:.2f} MB")
+    del datasets
+    dense_day(args.repeats)
+
+
+def dense_day(repeats: int) -> None:
+    """One day at 1 s cadence in one row: every pixel column holds about 75 samples."""
+    rng = np.random.default_rng(1)
+    x = 946684800.0 + np.arange(86_400.0)
+    y = np.geomspace(30_000.0, 4.0, 32)
+    data = rng.lognormal(1.0, 1.0, (x.size, y.size)).astype("float32")
+    data[30_000:30_600] = np.nan  # ten minutes without data
+    rows = [{"x": x, "y": y, "data": data, "label": "1 s for a day"}]
+    print("dense row: 86,400 records x 32 channels, medians")
+    for reduce in ("mean", "max"):
+        seconds = []
+        for _ in range(max(3, repeats // 2)):
+            start = time.perf_counter()
+            render_png(rows, pixel_reduce=reduce, y_scale="log", z_scale="log")
+            seconds.append(time.perf_counter() - start)
+        print(f"  pixel_reduce={reduce:<5} {statistics.median(seconds):7.3f} s per figure")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process after the dense row: {peak:.0f} MB")
 
 
 if __name__ == "__main__":

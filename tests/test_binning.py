@@ -72,8 +72,8 @@ def test_median_cadence() -> None:
 
 def test_regular_times_share_midpoint_edges() -> None:
     x = T0 + 60.0 * np.arange(5)
-    left, right, threshold = time_bins(x)
-    assert threshold == pytest.approx(DEFAULT_GAP_FACTOR * 60.0)
+    left, right, gaps = time_bins(x)
+    assert not gaps.any()
     assert_allclose(left, x - 30.0)
     assert_allclose(right, x + 30.0)
     assert_array_equal(left[1:], right[:-1])
@@ -81,8 +81,8 @@ def test_regular_times_share_midpoint_edges() -> None:
 
 def test_spacing_longer_than_threshold_is_a_gap() -> None:
     x = T0 + np.array([0.0, 60.0, 120.0, 720.0, 780.0, 840.0])
-    left, right, threshold = time_bins(x)
-    assert threshold == pytest.approx(90.0)
+    left, right, gaps = time_bins(x)
+    assert_array_equal(gaps, [False, False, True, False, False])
     # Each side of the gap keeps half a cadence; the rest stays uncovered.
     assert right[2] == pytest.approx(x[2] + 30.0)
     assert left[3] == pytest.approx(x[3] - 30.0)
@@ -99,8 +99,8 @@ def test_spacing_shorter_than_threshold_is_not_a_gap() -> None:
 
 def test_explicit_gap_seconds() -> None:
     x = T0 + np.array([0.0, 60.0, 120.0, 200.0, 260.0, 320.0])
-    left, right, threshold = time_bins(x, gap_seconds=70.0)
-    assert threshold == 70.0
+    left, right, gaps = time_bins(x, gap_seconds=70.0)
+    assert_array_equal(gaps, [False, False, True, False, False])
     assert right[2] == pytest.approx(x[2] + 30.0)
     assert left[3] == pytest.approx(x[3] - 30.0)
     # A larger threshold joins a spacing that the default calls a gap.
@@ -121,8 +121,12 @@ def test_single_record_gets_a_bin() -> None:
 
 
 def _centres_of(row: BinnedRow, table: int = 0) -> np.ndarray:
-    edges = row.tables[table].edges
-    return np.sqrt(edges[1:] * edges[:-1]) if row.log_y else 0.5 * (edges[1:] + edges[:-1])
+    return row.tables[table].centres
+
+
+def edges_around(points: np.ndarray, log: bool = False) -> np.ndarray:
+    """Pixel edges whose pixels are centred on ``points`` (increasing)."""
+    return centre_edges(np.asarray(points, dtype=float), log)
 
 
 def test_resample_returns_the_value_of_the_cell_under_each_pixel() -> None:
@@ -130,18 +134,18 @@ def test_resample_returns_the_value_of_the_cell_under_each_pixel() -> None:
     y = np.array([10.0, 100.0, 1000.0])
     data = np.arange(12, dtype=float).reshape(4, 3)
     row = BinnedRow(x, y, data, log_y=True)
-    out = row.resample(x, y)
+    out = row.lookup(x, y)
     assert out.shape == (3, 4)  # (H, W), bottom row first
     assert_array_equal(out, data.T)
     # Just inside the log-space edges, still the same cell.
-    assert_array_equal(row.resample(x[:1] + 29.0, np.array([10**1.49]))[0], [data[0, 0]])
-    assert_array_equal(row.resample(x[:1] - 29.0, np.array([10**1.51]))[0], [data[0, 1]])
+    assert_array_equal(row.lookup(x[:1] + 29.0, np.array([10**1.49]))[0], [data[0, 0]])
+    assert_array_equal(row.lookup(x[:1] - 29.0, np.array([10**1.51]))[0], [data[0, 1]])
 
 
 def test_resample_outside_every_cell_is_nan() -> None:
     x = T0 + 60.0 * np.arange(4)
     row = BinnedRow(x, np.array([1.0, 2.0]), np.ones((4, 2)), log_y=False)
-    out = row.resample(np.array([x[0] - 31.0, x[-1] + 31.0, x[1]]), np.array([0.4, 3.0, 1.0]))
+    out = row.lookup(np.array([x[0] - 31.0, x[-1] + 31.0, x[1]]), np.array([0.4, 3.0, 1.0]))
     assert np.isnan(out[:, :2]).all()
     assert np.isnan(out[:2, 2]).all()
     assert out[2, 2] == 1.0
@@ -150,7 +154,7 @@ def test_resample_outside_every_cell_is_nan() -> None:
 def test_resample_in_a_gap_is_nan() -> None:
     x = T0 + np.array([0.0, 60.0, 120.0, 720.0, 780.0])
     row = BinnedRow(x, np.array([1.0, 2.0]), np.ones((5, 2)), log_y=False)
-    out = row.resample(T0 + np.array([140.0, 400.0, 680.0, 700.0]), np.array([1.0]))
+    out = row.lookup(T0 + np.array([140.0, 400.0, 680.0, 700.0]), np.array([1.0]))
     assert_array_equal(np.isnan(out[0]), [False, True, True, False])
 
 
@@ -161,7 +165,7 @@ def test_descending_table_is_sorted_with_its_data() -> None:
     row = BinnedRow(x, y, data, log_y=True)
     assert_allclose(_centres_of(row), [10.0, 100.0, 1000.0])
     assert_array_equal(
-        row.resample(x, np.array([10.0, 100.0, 1000.0])), [[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]
+        row.lookup(x, np.array([10.0, 100.0, 1000.0])), [[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]
     )
 
 
@@ -171,7 +175,7 @@ def test_repeated_centres_are_merged_by_nan_aware_mean() -> None:
     data = np.array([[2.0, 1.0, 4.0, 9.0], [np.nan, 1.0, 6.0, 9.0]])
     row = BinnedRow(x, y, data, log_y=True)
     assert_allclose(_centres_of(row), [10.0, 100.0, 1000.0])
-    assert_array_equal(row.resample(x, np.array([100.0]))[0], [3.0, 6.0])
+    assert_array_equal(row.lookup(x, np.array([100.0]))[0], [3.0, 6.0])
 
 
 def test_unusable_centres_are_dropped() -> None:
@@ -181,7 +185,7 @@ def test_unusable_centres_are_dropped() -> None:
     assert_allclose(_centres_of(row), [10.0, 100.0])
     row = BinnedRow(x, np.array([np.nan, np.nan]), np.ones((2, 2)), log_y=False)
     assert not row.has_cells
-    assert np.isnan(row.resample(x, np.array([0.0, 1.0]))).all()
+    assert np.isnan(row.lookup(x, np.array([0.0, 1.0]))).all()
 
 
 def test_record_varying_tables() -> None:
@@ -193,11 +197,11 @@ def test_record_varying_tables() -> None:
     row = BinnedRow(x, y, data, log_y=True)
     assert len(row.tables) == 2
     # Each record resamples on its own table's edges.
-    out = row.resample(x, np.array([15.0, 150.0, 1500.0]))
+    out = row.lookup(x, np.array([15.0, 150.0, 1500.0]))
     # 15 eV is in a's first bin (edges 10**0.5..10**1.5) and b's first bin.
     assert_array_equal(out[0], data[:, 0])
     # 4000 eV lies above a's last edge (10**3.5 = 3162) but inside b's.
-    out = row.resample(x, np.array([4000.0]))[0]
+    out = row.lookup(x, np.array([4000.0]))[0]
     assert np.isnan(out[[0, 2]]).all()
     assert_array_equal(out[[1, 3]], data[[1, 3], 2])
     lo, hi = row.y_extent()
@@ -216,3 +220,55 @@ def test_extents_finite_values_and_data_between() -> None:
     assert row.has_data_between(T0 + 170.0, T0 + 200.0)
     assert not row.has_data_between(T0, T0 + 140.0)
     assert not row.has_data_between(T0 + 300.0, T0 + 900.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Aggregation: several samples or channels in one pixel
+# ---------------------------------------------------------------------------------------
+
+
+def test_dense_samples_give_each_column_their_nan_aware_mean_or_max() -> None:
+    x = T0 + np.arange(100.0)  # 10 samples per pixel column below
+    data = np.tile(np.arange(100.0)[:, None], (1, 2))
+    data[::7] = np.nan
+    x_edges = np.linspace(T0 - 0.5, T0 + 99.5, 11)
+    y_edges = np.array([0.5, 1.5, 2.5])
+    for reduce, fold in (("mean", np.nanmean), ("max", np.nanmax), ("min", np.nanmin)):
+        row = BinnedRow(x, np.array([1.0, 2.0]), data, log_y=False, pixel_reduce=reduce)
+        out = row.resample(x_edges, y_edges)
+        expected = fold(data[:, 0].reshape(10, 10), axis=1)
+        assert_allclose(out[0], expected)
+        assert_allclose(out[1], expected)
+
+
+def test_dense_channels_give_each_row_their_mean() -> None:
+    x = T0 + 60.0 * np.arange(3)
+    y = np.arange(64.0) + 0.5  # 8 channels per pixel row below
+    data = np.tile(np.arange(64.0), (3, 1))
+    data[1, 3] = np.nan
+    row = BinnedRow(x, y, data, log_y=False)
+    out = row.resample(edges_around(x), np.linspace(0.0, 64.0, 9))
+    expected = data.reshape(3, 8, 8)
+    assert_allclose(out.T, np.nanmean(expected, axis=2))
+
+
+def test_records_of_several_tables_in_one_pixel_are_pooled() -> None:
+    x = T0 + np.arange(40.0)  # 20 samples per column, alternating two tables
+    a, b = np.array([1.0, 10.0]), np.array([1.5, 10.5])
+    y = np.stack([a if i % 2 == 0 else b for i in range(40)])
+    data = np.stack([np.full(2, float(i % 2)) * 10.0 for i in range(40)])  # a: 0, b: 10
+    data[0, 0] = np.nan
+    row = BinnedRow(x, y, data, log_y=False)
+    assert len(row.tables) == 2
+    out = row.resample(np.array([T0 - 0.5, T0 + 19.5, T0 + 39.5]), np.array([0.0, 5.0, 20.0]))
+    # Every pixel pools both tables: mean of 9 (or 10) zeros and 10 tens.
+    assert_allclose(out[0], [100.0 / 19.0, 5.0])
+    assert_allclose(out[1], [5.0, 5.0])
+
+
+def test_sparse_samples_fill_every_column_they_cover() -> None:
+    x = T0 + 60.0 * np.arange(3)
+    data = np.array([[1.0], [2.0], [3.0]])
+    row = BinnedRow(x, np.array([5.0]), data, log_y=False)
+    out = row.resample(np.linspace(T0 - 30.0, T0 + 150.0, 19), np.array([4.0, 6.0]))
+    assert_array_equal(out[0], np.repeat([1.0, 2.0, 3.0], 6))

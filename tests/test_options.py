@@ -54,7 +54,7 @@ def test_the_config_schema_is_the_table() -> None:
 
 def test_dataset_dict_keys_are_the_dataset_options() -> None:
     dataset_options = {o.name for o in options_where("dataset")}
-    assert set(DATASET_KEYS) == {"x", "y", "data"} | dataset_options
+    assert set(DATASET_KEYS) == {"x", "y", "data", "x_bounds", "y_bounds"} | dataset_options
     assert set(DatasetDict.__annotations__) == set(DATASET_KEYS)
     assert all(o.level == "row" for o in options_where("dataset"))
 

@@ -290,8 +290,9 @@ ROW_ERRORS = [
         plot(row(vmn=3)),
         RowError,
         "row 0 ('EES'): unknown key(s) ['vmn']. Accepted keys: ['collapse', 'collapse_axis', "
-        "'colormap', 'data', 'gap_seconds', 'label', 'vmax', 'vmin', 'x', 'y', 'y_label', "
-        "'y_max', 'y_min', 'y_scale', 'z_label', 'z_max', 'z_min', 'z_scale'].",
+        "'colormap', 'data', 'gap_seconds', 'label', 'pixel_reduce', 'vmax', 'vmin', 'x', "
+        "'x_bounds', 'y', 'y_bounds', 'y_label', 'y_max', 'y_min', 'y_scale', 'z_label', "
+        "'z_max', 'z_min', 'z_scale'].",
     ),
     (
         "row-not-a-dict",

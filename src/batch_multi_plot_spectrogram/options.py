@@ -51,6 +51,7 @@ __all__ = [
     "parse_number",
     "parse_output_format",
     "parse_percentiles",
+    "parse_pixel_reduce",
     "parse_positive",
     "parse_positive_int",
     "parse_scale",
@@ -263,6 +264,15 @@ def parse_collapse(value: object, origin: Origin) -> Any:
             if plain.strip().lower() == name:
                 return name
     raise origin.fail("one of 'sum', 'mean', 'max', 'min' (or, in Python, a callable)", value)
+
+
+def parse_pixel_reduce(value: object, origin: Origin) -> str:
+    """What a pixel shows when several samples fall in it: ``"mean"``, ``"max"``,
+    ``"min"``."""
+    plain = _single(value)
+    if isinstance(plain, str) and plain.strip().lower() in ("mean", "max", "min"):
+        return plain.strip().lower()
+    raise origin.fail("one of 'mean', 'max', 'min'", value)
 
 
 def parse_collapse_axis(value: object, origin: Origin) -> int:
@@ -538,6 +548,15 @@ OPTIONS: tuple[Option, ...] = (
         "text",
     ),
     Option(
+        "pixel_reduce",
+        "row",
+        parse_pixel_reduce,
+        "mean",
+        _ALL,
+        "what a pixel shows when several samples or channels fall in it: mean, max or min",
+        "pixel_reduce",
+    ),
+    Option(
         "gap_seconds",
         "row",
         parse_positive,
@@ -723,6 +742,7 @@ class FigureOptions:
     z_min: float | None = None
     z_max: float | None = None
     gap_seconds: float | None = None
+    pixel_reduce: str = "mean"
     z_percentiles: tuple[float, float] = (1.0, 99.0)
     collapse_axis: int | None = 1
     collapse: Any = "sum"

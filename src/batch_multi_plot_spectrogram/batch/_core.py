@@ -640,6 +640,7 @@ def generic_batch_plot(
     zoom_duration_minutes: float | None = None,
     vertical_lines: Any = None,
     gap_seconds: float | None = None,
+    pixel_reduce: str = "mean",
     z_percentiles: tuple[float, float] = (1.0, 99.0),
     collapse_axis: int | None = 1,
     collapse: Any = "sum",
@@ -745,7 +746,7 @@ def generic_batch_plot(
         Per-item event lines (UNIX seconds) and figure title, from the item; ``None``
         keeps the call-level value. The title defaults to the item's key.
     colormap, y_scale, z_scale, y_min, y_max, z_min, z_max, zoom_duration_minutes, \
-vertical_lines, gap_seconds, z_percentiles, collapse_axis, collapse, dpi
+vertical_lines, gap_seconds, pixel_reduce, z_percentiles, collapse_axis, collapse, dpi
         Plot options of every figure, as in
         :func:`~batch_multi_plot_spectrogram.generic_plot_spectrogram_set`. Per item,
         ``ItemPlot.options`` take precedence over ``vertical_lines_fn``/``title_fn``,
@@ -823,6 +824,7 @@ vertical_lines, gap_seconds, z_percentiles, collapse_axis, collapse, dpi
             "z_min": z_min,
             "z_max": z_max,
             "gap_seconds": gap_seconds,
+            "pixel_reduce": pixel_reduce,
             "z_percentiles": z_percentiles,
             "collapse_axis": collapse_axis,
             "collapse": collapse,

@@ -40,12 +40,17 @@ class DatasetDict(TypedDict, total=False):
     Required: ``x`` (times: UNIX seconds or datetime64, shape (n_time,)), ``y`` (bin
     centres, shape (n_y,) or (n_time, n_y) when the table changes with each record) and
     ``data`` (shape (n_time, n_y), or 3-D with ``collapse_axis`` naming the axis to
-    reduce). Everything else is optional.
+    reduce). Everything else is optional: the true extents ``x_bounds`` (each sample's
+    span, shape (n_time, 2), in the kind of ``x``) and ``y_bounds`` (each channel's
+    extent, shape (n_y, 2) or (n_time, n_y, 2)), laid out as CF ``bounds`` variables, and
+    the row options.
     """
 
     x: Any
     y: Any
     data: Any
+    x_bounds: Any
+    y_bounds: Any
     label: str
     y_min: float
     y_max: float
@@ -61,11 +66,12 @@ class DatasetDict(TypedDict, total=False):
     collapse_axis: int
     collapse: str
     gap_seconds: float
+    pixel_reduce: str
 
 
-#: The keys a dataset dict may hold: x, y, data and the row options set in datasets.
+#: The keys a dataset dict may hold: x, y, data, their bounds and the row options.
 DATASET_KEYS: frozenset[str] = frozenset(
-    {"x", "y", "data"} | {o.name for o in options_where("dataset")}
+    {"x", "y", "data", "x_bounds", "y_bounds"} | {o.name for o in options_where("dataset")}
 )
 
 _REDUCERS: dict[str, Callable[..., Any]] = {
@@ -135,6 +141,9 @@ class Row:
     z_scale: Scale | None = None
     colormap: Any = None  # a colormap name or a matplotlib Colormap
     gap_seconds: float | None = None
+    pixel_reduce: str | None = None
+    x_bounds: np.ndarray | None = None  # (n_time, 2) UNIX seconds
+    y_bounds: np.ndarray | None = None  # (n_y, 2) or (n_time, n_y, 2)
 
 
 def collapse_cube(
@@ -283,11 +292,22 @@ def parse_dataset(
                 f"{'precede' if decreasing else 'follow'} x[{i - 1}] = {float(x[i - 1])!r}. "
                 "Sort the records by time and drop repeated times first."
             )
+    x_bounds = _bounds(dataset.get("x_bounds"), [(x.size, 2)], f"{where}: x_bounds", time=True)
+    y_shapes: list[tuple[int, ...]] = (
+        [(x.size, n_y, 2)] if y.ndim == 2 else [(n_y, 2), (x.size, n_y, 2)]
+    )
+    y_bounds = _bounds(dataset.get("y_bounds"), y_shapes, f"{where}: y_bounds", time=False)
+    if y_bounds is not None and y_bounds.ndim == 3 and y.ndim == 1:
+        y = np.broadcast_to(y, (x.size, n_y))  # the bounds change with each record
     if x.size > 1 and x[0] > x[-1]:
         x = x[::-1]
         data = data[::-1]
         if y.ndim == 2:
             y = y[::-1]
+        if x_bounds is not None:
+            x_bounds = x_bounds[::-1]
+        if y_bounds is not None and y_bounds.ndim == 3:
+            y_bounds = y_bounds[::-1]
     options.pop("label", None)
     return Row(
         name=where,
@@ -295,8 +315,29 @@ def parse_dataset(
         x=x,
         y=y,
         data=np.asarray(data, dtype="float64"),
+        x_bounds=x_bounds,
+        y_bounds=y_bounds,
         **{k: v for k, v in options.items() if v is not None},
     )
+
+
+def _bounds(
+    value: Any, shapes: list[tuple[int, ...]], where: str, *, time: bool
+) -> np.ndarray | None:
+    """Check bounds laid out as CF does: one of the accepted shapes, numbers (or, for time,
+    datetime64 values)."""
+    if value is None:
+        return None
+    arr = as_unix_seconds(value, where) if time else np.asarray(value)
+    if arr.dtype.kind not in "iuf":
+        raise DataShapeError(f"{where} must be numeric. Got dtype {arr.dtype} instead.")
+    if arr.shape not in shapes:
+        shown = " or ".join(str(s) for s in shapes)
+        raise DataShapeError(
+            f"{where} must have shape {shown} (the lower and upper extent of each "
+            f"{'sample' if time else 'channel'}). Got {arr.shape} instead."
+        )
+    return arr.astype("float64", copy=False)
 
 
 def parse_datasets(datasets: Sequence[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:

@@ -113,6 +113,9 @@ def prepare_row(row: Row, opts: FigureOptions) -> PreparedRow:
         row.data,
         log_y=y_scale == "log",
         gap_seconds=row.gap_seconds or opts.gap_seconds,
+        x_bounds=row.x_bounds,
+        y_bounds=row.y_bounds,
+        pixel_reduce=row.pixel_reduce or opts.pixel_reduce,  # type: ignore[arg-type]
     )
     values = binned.finite_values()
     limits = None
@@ -288,6 +291,7 @@ def make_spectrogram(
     *,
     collapse: str | Callable[..., Any] = "sum",
     gap_seconds: float | None = None,
+    pixel_reduce: str = "mean",
     z_percentiles: Sequence[float] = DEFAULT_PERCENTILES,
     x_axis_min: float | None = None,
     x_axis_max: float | None = None,
@@ -328,7 +332,10 @@ def make_spectrogram(
         Reducer for 3-D data; a slice with no finite value stays NaN.
     gap_seconds : float, optional
         Spacing above which two records are separated by a blank gap. Default: 1.5 times
-        the median cadence.
+        the local cadence (the larger median spacing of the samples just before and just
+        after), so that a change of cadence is not a gap.
+    pixel_reduce : {"mean", "max", "min"}, default "mean"
+        What a pixel shows when several samples or channels fall in it.
     z_percentiles : (float, float), default (1, 99)
         Percentiles used for colour limits that are not given.
     x_axis_min, x_axis_max : float, optional
@@ -358,6 +365,7 @@ def make_spectrogram(
             "z_scale": z_axis_scale_function,
             "colormap": colormap,
             "gap_seconds": gap_seconds,
+            "pixel_reduce": pixel_reduce,
             "z_percentiles": z_percentiles,
             "collapse_axis": collapse_axis,
             "collapse": collapse,
@@ -506,6 +514,7 @@ def generic_plot_spectrogram_set(
     z_max: float | None = None,
     figure_title: str | None = None,
     gap_seconds: float | None = None,
+    pixel_reduce: str = "mean",
     z_percentiles: Sequence[float] = DEFAULT_PERCENTILES,
     collapse_axis: int | None = 1,
     collapse: str | Callable[..., Any] = "sum",
@@ -536,8 +545,12 @@ def generic_plot_spectrogram_set(
     figure_title : str, optional
         Title above the figure.
     gap_seconds : float, optional
-        Time gap threshold for rows that set none (default 1.5 times a row's median
-        cadence).
+        Time gap threshold for rows that set none (default 1.5 times the local cadence,
+        so that a change of cadence is not a gap).
+    pixel_reduce : {"mean", "max", "min"}, default "mean"
+        What a pixel shows when several samples or channels fall in it (rows may set
+        their own): their mean, NaN ignored, or their max or min. Every finite sample
+        contributes to the pixel it lies in.
     z_percentiles : (float, float), default (1, 99)
         Percentiles for colour limits nobody set.
     collapse_axis : int, default 1
@@ -575,6 +588,7 @@ def generic_plot_spectrogram_set(
             "z_max": z_max,
             "figure_title": figure_title,
             "gap_seconds": gap_seconds,
+            "pixel_reduce": pixel_reduce,
             "z_percentiles": z_percentiles,
             "collapse_axis": collapse_axis,
             "collapse": collapse,

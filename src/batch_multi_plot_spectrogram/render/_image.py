@@ -67,11 +67,11 @@ class SpectrogramImage(AxesImage):
         bbox = ax.bbox
         width = max(1, round(bbox.width * magnification))
         height = max(1, round(bbox.height * magnification))
-        xs = bbox.x0 + (np.arange(width) + 0.5) * (bbox.width / width)
-        ys = bbox.y0 + (np.arange(height) + 0.5) * (bbox.height / height)
+        xs = bbox.x0 + np.arange(width + 1) * (bbox.width / width)
+        ys = bbox.y0 + np.arange(height + 1) * (bbox.height / height)
         inv = ax.transData.inverted()
-        x_data = inv.transform(np.column_stack([xs, np.full(width, bbox.y0)]))[:, 0]
-        y_data = inv.transform(np.column_stack([np.full(height, bbox.x0), ys]))[:, 1]
+        x_data = inv.transform(np.column_stack([xs, np.full(width + 1, bbox.y0)]))[:, 0]
+        y_data = inv.transform(np.column_stack([np.full(height + 1, bbox.x0), ys]))[:, 1]
         return self.row.resample(to_unix(x_data), y_data)
 
     def draw(self, renderer: Any) -> None:
