@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from batch_multi_plot_spectrogram.render._binning import (
-    DEFAULT_GAP_FACTOR,
     BinnedRow,
+    PixelReduce,
     centre_edges,
     median_cadence,
     time_bins,
@@ -233,7 +235,12 @@ def test_dense_samples_give_each_column_their_nan_aware_mean_or_max() -> None:
     data[::7] = np.nan
     x_edges = np.linspace(T0 - 0.5, T0 + 99.5, 11)
     y_edges = np.array([0.5, 1.5, 2.5])
-    for reduce, fold in (("mean", np.nanmean), ("max", np.nanmax), ("min", np.nanmin)):
+    folds: list[tuple[PixelReduce, Any]] = [
+        ("mean", np.nanmean),
+        ("max", np.nanmax),
+        ("min", np.nanmin),
+    ]
+    for reduce, fold in folds:
         row = BinnedRow(x, np.array([1.0, 2.0]), data, log_y=False, pixel_reduce=reduce)
         out = row.resample(x_edges, y_edges)
         expected = fold(data[:, 0].reshape(10, 10), axis=1)

@@ -38,8 +38,9 @@ def labels_at(fig: Figure, pixels: np.ndarray, ys: list[float], t: float) -> lis
     """The label of the pixel at time ``t`` and each y value of the first panel."""
     panel = Panel.of(fig, fig.axes[0])
     col = int(np.floor(panel.column_of(t)))
-    return [int(classify(pixels[int(np.floor(panel.row_of(y))), col][None, None])[0, 0])
-            for y in ys]
+    return [
+        int(classify(pixels[int(np.floor(panel.row_of(y))), col][None, None])[0, 0]) for y in ys
+    ]
 
 
 def column_labels(fig: Figure, pixels: np.ndarray, y: float) -> tuple[Panel, np.ndarray]:
@@ -63,7 +64,12 @@ def test_channels_from_a_lower_edge_and_a_width(draw: Render) -> None:
     # Each channel fills [low, low + width]: 19 is in the first channel, 21 in the second;
     # midpoints between lower edges would put 19 in the second and leave 10-14 empty.
     assert labels_at(fig, pixels, [10.6, 19.0, 21.0, 39.0, 41.0, 150.0], T0 + 150.0) == [
-        3, 3, 7, 7, 11, 15
+        3,
+        3,
+        7,
+        7,
+        11,
+        15,
     ]
     assert fig.axes[0].get_ylim() == pytest.approx((10.0, 160.0))
 
@@ -76,7 +82,12 @@ def test_channels_that_do_not_touch_leave_a_blank(draw: Render) -> None:
     data = np.tile([2.0, 5.0, 8.0, 12.0, 16.0], (6, 1))
     fig, pixels = draw([{"x": x, "y": y, "data": data, "y_bounds": bounds}])
     assert labels_at(fig, pixels, [14.0, 18.9, 19.6, 20.4, 21.2, 26.0], T0 + 150.0) == [
-        2, 8, BACKGROUND, BACKGROUND, 12, 16
+        2,
+        8,
+        BACKGROUND,
+        BACKGROUND,
+        12,
+        16,
     ]
 
 
