@@ -127,8 +127,9 @@ def fast_orbit(
         "units": "eV/(cm^2 s sr eV)",
         "label": "EES",
         "colormap": "plasma",
-        "z_min": 1.0e5,
-        "z_max": 3.0e8,
+        # Limits for the mean over the 16 pitch angles (a flux per steradian is averaged).
+        "z_min": 5.0e3,
+        "z_max": 2.0e7,
         "_FillValue": FILL,
     }
     ies_attrs = {

@@ -172,7 +172,7 @@ class StoreContract:
         assert (row["label"], row["y_label"], row["z_label"]) == (
             "ees flux",
             "Energy (eV)",
-            "ees flux (counts/s)",
+            "ees flux (counts/s), sum over pitch_angle",  # counts add up over angles
         )
 
     def test_overrides_follow_config_variable_group_root_precedence(
@@ -216,7 +216,10 @@ class StoreContract:
             "vertical_lines": [946684810.0, 946684820.0],
             "zoom_duration_minutes": 2.0,
         }
-        assert load_group(store, "h").options == {"figure_title": "Survey: h"}
+        # The store's title names the group's figure, completed by the data's time range.
+        assert load_group(store, "h").options == {
+            "figure_title": "Survey: h — 2000-01-01 00:00:00 to 00:00:44 UTC"
+        }
         assert load_group(store, "k").options["vertical_lines"] == [946684815.5]
 
     # -- laziness --------------------------------------------------------------------
@@ -316,8 +319,8 @@ class StoreContract:
             load_group(store, "hk")
         assert str(info.value) == (
             f"store {store!r}, group 'hk': no spectrogram variable. A spectrogram variable "
-            "has a time dimension and an energy or frequency dimension; name the variables "
-            "to plot in the group's rows attribute."
+            "has a time dimension and a dimension with a coordinate variable (energy, "
+            "frequency, ...); name the variables to plot in the group's rows attribute."
         )
 
     def test_all_fill_group_has_no_data(self, make_store: MakeStore) -> None:
@@ -388,3 +391,26 @@ def test_check_archive_reports_config_and_store_problems(tmp_path: Path) -> None
     problems = check_archive(tmp_path, open_groups=True)
     assert [(p.kind, p.path) for p in problems] == [("store", str(tmp_path / "b.nc"))]
     assert check_archive(store, open_groups=True) == []
+
+
+@pytest.mark.parametrize(
+    ("units", "intensive"),
+    [
+        ("eV/(cm^2 s sr eV)", True),
+        ("keV/(cm^2 s sr keV)", True),  # MMS FPI
+        ("#/(cm2-steradian-second-MeV/nucleon)", True),  # STEREO HET
+        ("cm^-2 s^-1 sr^-1 keV^-1", True),
+        ("1/(cm^2 s keV)", True),
+        ("s^3/cm^6", True),  # phase-space density
+        ("s^3 km^-6", True),
+        ("counts/s", False),
+        ("counts", False),
+        ("eV", False),
+        ("km/s", False),
+        ("Hz", False),
+    ],
+)
+def test_intensive_quantities_are_told_by_their_units(units: str, intensive: bool) -> None:
+    from batch_multi_plot_spectrogram.metadata._conventions import is_intensive
+
+    assert is_intensive(units) is intensive

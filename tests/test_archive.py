@@ -60,7 +60,7 @@ def test_render_archive_from_python_without_the_command_line(tmp_path: Path) -> 
     archive = small_archive(tmp_path / "archive", 3)
     run = render_archive(archive, tmp_path / "plots", max_workers=2, **FAST)
     assert by_group(run) == {f"day_{n}.zarr:/": "ok" for n in range(3)}
-    assert run.counts() == {"ok": 3, "no_data": 0, "error": 0, "already_done": 0}
+    assert run.counts() == {"ok": 3, "no_data": 0, "error": 0, "already_done": 0, "problems": 0}
     assert run.refused == [] and run.unreadable == [] and run.skipped == set()
     for number in range(3):
         png = tmp_path / "plots" / f"day_{number}.zarr" / "root.png"
@@ -71,7 +71,7 @@ def test_render_archive_from_python_without_the_command_line(tmp_path: Path) -> 
         assert json.loads(progress.read_text())["completed_items"] == ["/"]
         assert Path(f"{progress}.log") in run.logs
     again = render_archive(archive, tmp_path / "plots", max_workers=2, **FAST)
-    assert again.counts() == {"ok": 0, "no_data": 0, "error": 0, "already_done": 3}
+    assert again.counts() == {"ok": 0, "no_data": 0, "error": 0, "already_done": 3, "problems": 0}
     assert again.statuses == run.statuses
     assert len(again.skipped) == 3
 
@@ -89,7 +89,7 @@ def test_every_store_keeps_its_own_progress_and_lock(tmp_path: Path) -> None:
     assert isinstance(refused.error, ProgressLockedError)
     assert refused.error.remedies == ("wait_for_lock",)
     rerun = render_archive(archive, tmp_path / "plots", executor="serial", **FAST)
-    assert rerun.counts() == {"ok": 1, "no_data": 0, "error": 0, "already_done": 2}
+    assert rerun.counts() == {"ok": 1, "no_data": 0, "error": 0, "already_done": 2, "problems": 0}
 
 
 def test_the_progress_file_records_the_settings_used_readably(tmp_path: Path) -> None:

@@ -158,7 +158,14 @@ def test_config_rows_take_part_in_listing(tmp_path: Path) -> None:
     import xarray as xr
 
     ds = xr.Dataset(
-        {"counts": (("time", "channel"), np.ones((4, 3), "float32"))},
+        # Marked as support data, so not a row unless the config names it.
+        {
+            "counts": (
+                ("time", "channel"),
+                np.ones((4, 3), "float32"),
+                {"VAR_TYPE": "support_data"},
+            )
+        },
         coords={
             "time": ("time", np.arange(4).astype("datetime64[s]").astype("datetime64[ns]")),
             "channel": ("channel", np.arange(3.0)),

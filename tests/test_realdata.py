@@ -105,8 +105,10 @@ def test_mms_omni_spectrogram(
     assert row["y_label"] == "energy (eV)"
     assert row["z_label"] == "DEF_omni (keV/(cm^2 s sr keV))"
     assert (row["y_scale"], row["z_scale"]) == ("log", "log")
+    # The store's CF title, completed by the time range of the data.
     assert plot.options == {
         "figure_title": "MMS1 FPI DES omni-directional electron energy spectrum (derived)"
+        " — 2015-12-01 23:48 to 23:59 UTC"
     }
     with open_group(store) as ds:
         assert ds.attrs["derived"] == "yes" and ds.attrs["derived_from"] == MMS.name
@@ -183,15 +185,17 @@ def test_fast_esa_l2_schema(tmp_path: Path) -> None:
     assert check_archive(store) == []
     plot = load_group(store)
     labels = [row["label"] for row in plot.datasets]
-    assert labels[0] == "Burst Electron Raw Counts"  # ISTP FIELDNAM, rows in name order
-    rows = dict(zip(["data", "eflux"], plot.datasets, strict=True))
+    # ISTP FIELDNAM, rows in the file's order
+    assert labels == ["Burst Electron Energy Flux", "Burst Electron Raw Counts"]
+    rows = dict(zip(["eflux", "data"], plot.datasets, strict=True))
     eflux = rows["eflux"]
     assert eflux["y"].shape == (20, 96)  # energy_median, via DEPEND_2
     assert eflux["y"][0, 0] > eflux["y"][0, -1]  # descending, as stored
     assert eflux["data"].shape == (20, 96)  # pitch angles (DEPEND_1) collapsed
     assert np.isnan(eflux["data"][3]).all() and np.isfinite(eflux["data"][4]).all()
     assert eflux["y_label"] == "Median Energy (eV)"
-    assert eflux["z_label"] == "Burst Electron Energy flux (eV/sr/sec)"
+    # A flux per steradian is averaged over the angles, and the label says so.
+    assert eflux["z_label"] == "Burst Electron Energy flux (eV/sr/sec), mean over pitch_bin"
     assert (eflux["y_scale"], eflux["z_scale"]) == ("log", "log")
     counts = rows["data"]
     assert np.isnan(counts["data"][4, :10]).all() and np.isfinite(counts["data"][4, 10:]).all()

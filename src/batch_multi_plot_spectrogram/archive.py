@@ -26,7 +26,6 @@ from .batch.executors import make_executor
 from .errors import (
     ConfigError,
     DiskFullError,
-    NoDataError,
     SettingError,
     SpectrogramError,
     StoreError,
@@ -34,7 +33,6 @@ from .errors import (
 from .metadata import GroupLoader, PlotConfig, StoreItem, list_groups, load_config
 from .metadata._adapter import limit_problems, plan_group, plan_metadata
 from .metadata._conventions import METADATA_KEYS
-from .metadata._overrides import Report
 from .options import FigureOptions, Origin, option, output_suffix, parse_argument
 from .stores import find_stores, read_groups
 
@@ -309,6 +307,9 @@ class ArchiveRun:
         How long the run took.
     unsaved
         What could not be saved when a full disk stopped the run, one sentence each.
+    problems
+        For the items of this run that were drawn without some of their variables, what
+        could not be drawn (one line per variable).
     """
 
     plan: ArchivePlan
@@ -317,6 +318,7 @@ class ArchiveRun:
     refused: list[StoreProblem] = field(default_factory=list)
     seconds: float = 0.0
     unsaved: list[str] = field(default_factory=list)
+    problems: dict[StoreItem, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def unreadable(self) -> list[StoreProblem]:
@@ -330,8 +332,15 @@ class ArchiveRun:
         return [s.log_path for s in self.plan.stores if s.store not in refused]
 
     def counts(self) -> dict[str, int]:
-        """Items of this run per status, and those skipped as ``already_done``."""
-        out = {"ok": 0, "no_data": 0, "error": 0, "already_done": len(self.skipped)}
+        """Items of this run per status, those skipped as ``already_done``, and the
+        ``problems`` of the items drawn without some of their variables."""
+        out = {
+            "ok": 0,
+            "no_data": 0,
+            "error": 0,
+            "already_done": len(self.skipped),
+            "problems": sum(len(p) for p in self.problems.values()),
+        }
         for item, status in self.statuses.items():
             if item not in self.skipped:
                 out[status] += 1
@@ -350,6 +359,8 @@ def _collect(plan: ArchivePlan, report: RunReport, run: ArchiveRun) -> ArchiveRu
             run.statuses[item] = status
             if key in ledger.skipped:
                 run.skipped.add(item)
+            if key in ledger.problems:
+                run.problems[item] = ledger.problems[key]
     run.seconds = report.seconds
     run.unsaved = list(report.unsaved)
     return run
@@ -659,9 +670,8 @@ def check_archive(
         for meta in metas:
             if not meta.variables:
                 continue
-            report = Report(collect=True)
-            plan = plan_metadata(meta, config, report)
-            found = [p for p in report.problems if not isinstance(p, NoDataError)]
+            plan = plan_metadata(meta, config)
+            found = list(plan.problems)
             found.extend(limit_problems(plan))
             if open_groups and plan.rows and not found:
                 try:

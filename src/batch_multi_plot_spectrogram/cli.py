@@ -119,7 +119,13 @@ class _EchoItems(logging.Handler):
             self.handleError(record)
             return
         store = getattr(record, "ledger_name", None)
-        if record.levelno >= logging.ERROR:
+        if record.levelno == logging.WARNING and first.startswith("problem "):
+            # A variable the item was drawn without: always said.
+            first = re.sub(r"^problem\s+", "item ", first)
+            if store is not None:
+                first = re.sub(r"^(item \S+ \(#\d+\))", rf"\1 of store {store!r}", first)
+            click.echo("problem: " + shown(first), err=True)
+        elif record.levelno >= logging.ERROR:
             first = re.sub(r"^error\s+", "item ", first)
             if store is not None:
                 first = re.sub(r"^(item \S+ \(#\d+\))", rf"\1 of store {store!r}", first)
@@ -149,7 +155,7 @@ def _configure_logging(verbose: int) -> None:
 def _echo_items(verbose: int) -> Iterator[None]:
     from .batch._logs import RUN_LOGGER_NAME
 
-    handler = _EchoItems(logging.INFO if verbose else logging.ERROR)
+    handler = _EchoItems(logging.INFO if verbose else logging.WARNING)
     run_logger = logging.getLogger(RUN_LOGGER_NAME)
     run_logger.addHandler(handler)
     try:
@@ -227,6 +233,7 @@ def _summary(run: Any, stopped: str | None) -> None:
         f"{stopped + ': ' if stopped else ''}ok {counts['ok']}, "
         f"no_data {counts['no_data']}, error {counts['error']}"
         + (f", already done {counts['already_done']}" if counts["already_done"] else "")
+        + (f", problems {counts['problems']}" if counts["problems"] else "")
         + (f", unreadable stores {len(run.unreadable)}" if run.unreadable else "")
         + (f", stores refused {len(run.refused)}" if run.refused else "")
         + f" in {run.seconds:.1f} s ({rate:.2f} items/s)",
@@ -434,7 +441,8 @@ def render(
         sys.exit(EXIT_TERMINATED if stopped == "terminated" else EXIT_INTERRUPTED)
     if run.refused:
         sys.exit(EXIT_REFUSED)
-    failed = run.counts()["error"] or run.unreadable
+    counts = run.counts()
+    failed = counts["error"] or counts["problems"] or run.unreadable
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 

@@ -1,7 +1,8 @@
 """The progress file of a batch: load, check, update and persist it; one writer at a time.
 
 The file holds the spec's keys (``completed_items``, ``errors``, ``no_data``,
-``last_index``, ``schema_version``) plus ``output_dir``, ``settings`` and ``updated_at``.
+``last_index``, ``schema_version``) plus ``output_dir``, ``settings``, ``outputs``,
+``problems`` and ``updated_at``.
 It is checked against ``schemas/progress.schema.json`` when read and before it is written,
 and always written atomically, so a crash at any instant leaves the old file or the new
 one. A lock file (``<progress>.lock``) keeps a second run off the same progress file; who
@@ -213,6 +214,8 @@ class Progress:
         # Item key -> its output file, relative to output_dir (POSIX): a recorded file
         # belongs to its item, and is never handed to another.
         self.outputs: dict[str, str] = {}
+        # Item key -> what its figure was drawn without (variables that could not be rows).
+        self.problems: dict[str, list[str]] = {}
         self._owners: dict[str, str] | None = None  # casefolded output -> item key
         self.extra: dict[str, Any] = {}  # keys of later versions, carried over unchanged
         self.dirty = False
@@ -249,6 +252,7 @@ class Progress:
             progress._set_of(status).update(dict.fromkeys(document[name]))
         progress.last_index = document["last_index"]
         progress.outputs = dict(document.get("outputs", {}))
+        progress.problems = {k: list(v) for k, v in document.get("problems", {}).items()}
         known = {
             *_LIST_OF.values(),
             "last_index",
@@ -257,6 +261,7 @@ class Progress:
             "settings",
             "updated_at",
             "outputs",
+            "problems",
         }
         progress.extra = {k: v for k, v in document.items() if k not in known}
         return progress, progress._check_compatible(document, where)
@@ -306,9 +311,22 @@ class Progress:
             self._owners = {path.casefold(): key for key, path in self.outputs.items()}
         return self._owners.get(output.casefold())
 
-    def record(self, key: str, status: Status, index: int, output: str | None = None) -> None:
-        """Record the outcome of one finished item (moving it out of any other list), and
-        the output file it wrote (relative to the output folder)."""
+    def record(
+        self,
+        key: str,
+        status: Status,
+        index: int,
+        output: str | None = None,
+        problems: Iterable[str] = (),
+    ) -> None:
+        """Record the outcome of one finished item (moving it out of any other list), the
+        output file it wrote (relative to the output folder) and what its figure was drawn
+        without."""
+        listed = list(problems)
+        if listed:
+            self.problems[key] = listed
+        else:
+            self.problems.pop(key, None)
         if output is not None:
             self.outputs[key] = output
             if self._owners is not None:
@@ -348,18 +366,23 @@ class Progress:
         if keys is None:
             lists = {name: list(self._set_of(status)) for status, name in _LIST_OF.items()}
             outputs = self.outputs
+            problems = self.problems
         else:
             lists = {name: [] for name in _LIST_OF.values()}
             outputs = {}
+            problems = {}
             for key in keys:
                 status = self.status_of(key)
                 if status is not None:
                     lists[_LIST_OF[status]].append(key)
                 if key in self.outputs:
                     outputs[key] = self.outputs[key]
+                if key in self.problems:
+                    problems[key] = self.problems[key]
         return {
             **lists,
             "outputs": outputs,
+            "problems": problems,
             "last_index": self.last_index,
             "schema_version": SCHEMA_VERSION,
             "output_dir": self.output_dir,

@@ -76,6 +76,7 @@ class Ledger:
         default_factory=lambda: {"ok": 0, "no_data": 0, "error": 0, "skipped": 0}
     )
     failed: list[str] = field(default_factory=list)
+    problems: dict[str, tuple[str, ...]] = field(default_factory=dict)
     unsaved: int = 0
     last_save: float = field(default_factory=time.monotonic)
     next_index: int = 0
@@ -130,12 +131,14 @@ class Ledger:
         output = None
         if result.output_path is not None:
             output = Path(result.output_path).relative_to(self.spec.output_dir).as_posix()
-        self.progress.record(result.key, result.status, result.index, output)
+        self.progress.record(result.key, result.status, result.index, output, result.problems)
         self.statuses[result.key] = result.status
         self.skipped.discard(result.key)
         self.counts[result.status] += 1
         if result.status == "error":
             self.failed.append(result.key)
+        if result.problems:
+            self.problems[result.key] = result.problems
         self.unsaved += 1
 
     def close(self) -> None:
@@ -201,6 +204,8 @@ class Recorder:
                 (result.traceback or "(no traceback)").rstrip(),
                 extra=extra,
             )
+        for problem in result.problems:
+            self.run_log.warning("problem  %s: %s", where, problem, extra=extra)
         if ledger.unsaved >= self.flush_batch_size:
             self.save(ledger)
 

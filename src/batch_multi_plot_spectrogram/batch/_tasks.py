@@ -55,7 +55,8 @@ class ItemResult:
     :func:`._logs.record_to_dict`); ``traceback`` is set for errors only. ``info`` tells
     what an ``ok`` figure shows: ``start`` and ``end`` (UNIX seconds of its first and last
     sample) and ``title``. ``errno`` is the error number of an ``OSError`` that failed the
-    item (``ENOSPC``: the disk is full).
+    item (``ENOSPC``: the disk is full). ``problems`` are what the item could not draw
+    (``ItemPlot.problems``), one line each.
     """
 
     index: int
@@ -69,14 +70,19 @@ class ItemResult:
     pid: int
     info: dict[str, Any] = field(default_factory=dict)
     errno: int | None = None
+    problems: tuple[str, ...] = ()
 
 
-def _render_item(task: ItemTask) -> tuple[Status, str, str | None, dict[str, Any]]:
+def _render_item(
+    task: ItemTask,
+) -> tuple[Status, str, str | None, dict[str, Any], tuple[str, ...]]:
     build, lines_fn, title_fn, options = functions_of(task.functions_digest, task.functions)
     returned = build(task.item)
     item_options: Mapping[str, Any] = {}
+    problems: tuple[str, ...] = ()
     if isinstance(returned, ItemPlot):
         item_options = returned.options
+        problems = tuple(returned.problems)
         returned = returned.datasets
         unknown = sorted(set(item_options) - set(FigureOptions.names()))
         if unknown:
@@ -87,7 +93,7 @@ def _render_item(task: ItemTask) -> tuple[Status, str, str | None, dict[str, Any
     datasets = parse_datasets(returned)
     if not datasets:
         what = "None" if returned is None else "no dataset"
-        return "no_data", f"build_datasets_fn returned {what}", None, {}
+        return "no_data", f"build_datasets_fn returned {what}", None, {}, problems
     # Per item: ItemPlot.options win over vertical_lines_fn and title_fn, which win over
     # the options of the call; the title defaults to the item's key.
     options = dataclasses.replace(options, figure_title=task.key or None)
@@ -104,7 +110,7 @@ def _render_item(task: ItemTask) -> tuple[Status, str, str | None, dict[str, Any
     figure = render_figure(datasets, options)
     write_bytes_atomic(task.output_path, figure.data, make_parents=True)
     info = {"start": figure.start, "end": figure.end, "title": figure.title}
-    return "ok", f"{len(figure.data)} bytes", task.output_path, info
+    return "ok", f"{len(figure.data)} bytes", task.output_path, info, problems
 
 
 def run_item(task: ItemTask) -> ItemResult:
@@ -122,9 +128,10 @@ def run_item(task: ItemTask) -> ItemResult:
     trace: str | None = None
     info: dict[str, Any] = {}
     number: int | None = None
+    problems: tuple[str, ...] = ()
     with capture_records() as records:
         try:
-            status, message, output, info = _render_item(task)
+            status, message, output, info, problems = _render_item(task)
         except NoDataError as exc:
             status, message = "no_data", f"nothing to plot: {exc}"
         except (Exception, SystemExit) as exc:  # one bad item must not stop the batch
@@ -143,6 +150,7 @@ def run_item(task: ItemTask) -> ItemResult:
         pid=os.getpid(),
         info=info,
         errno=number,
+        problems=problems,
     )
 
 

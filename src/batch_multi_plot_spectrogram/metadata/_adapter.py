@@ -1,32 +1,27 @@
 """The adapter: one group of a store becomes the dataset dicts of one figure.
 
-:func:`load_group` opens a group lazily (xarray + dask), decides which variables are rows
-and along which dimensions, resolves each row's labels, limits and scales from the config
-and the attributes, and computes only what the figure needs (the collapsed (time, y)
-matrices) in one dask computation. :class:`GroupLoader` wraps it as a picklable
-``build_datasets_fn`` for the batch core; :func:`check_archive` runs every check without
-reading data, for ``validate``.
-
-Which variables are rows: the group's ``rows`` (a list, or names separated by commas or
-spaces), else every variable with a time dimension and a y dimension, in name order.
-
-- The time dimension has a 1-D coordinate variable with datetime values, CF
-  ``axis = "T"``, ``standard_name = "time"`` or units ``"<unit> since <epoch>"``, or the
-  variable named by the row's ISTP ``DEPEND_0``.
-- The y dimension's coordinate variable (1-D, or (time, y) when the table changes with each
-  record) is named by ISTP ``DEPEND_1``/``DEPEND_2``, or by the CF ``coordinates``
-  attribute, or is the dimension's namesake; it is the y dimension when it has CF
-  ``axis = "Y"``, an energy or frequency ``standard_name``, or energy or frequency units
-  (eV, keV, MeV, J, Hz, kHz, ...). The ``y_dim`` key names it explicitly.
-- A third dimension is collapsed (``collapse``: sum, mean, max or min; a slice without
-  any finite value stays NaN). ``collapse_dim`` names it when y cannot be recognised.
+:func:`load_group` opens a group lazily (xarray + dask), classifies it (which variables
+are rows, along which dimensions, with which extents: see :mod:`._conventions`), resolves
+each row's labels, limits and scales from the config and the attributes, and computes only
+what the figure needs (the collapsed (time, y) matrices and the extents) in one dask
+computation. :class:`GroupLoader` wraps it as a picklable ``build_datasets_fn`` for the
+batch core.
 
 Where values come from, first match wins: the config file, the variable's attributes, the
 group's attributes, the store's root attributes, the built-in defaults. Labels default to
-the metadata (``long_name``/``units``, or ISTP ``LABLAXIS``/``UNITS``), scales to ISTP
-``SCALETYP``. Fill values (``_FillValue``/``missing_value``, ISTP ``FILLVAL``) and values
-outside ``valid_min``/``valid_max``/``valid_range`` (or ISTP ``VALIDMIN``/``VALIDMAX``)
-become NaN.
+the metadata (``long_name``/``units``, or ISTP ``LABLAXIS``/``UNITS``, with IDL format
+codes such as ``!E-1!N`` as superscripts), scales to ISTP ``SCALETYP``. Fill values
+(``_FillValue``/``missing_value``, ISTP ``FILLVAL``) and values outside
+``valid_min``/``valid_max``/``valid_range`` (or ISTP ``VALIDMIN``/``VALIDMAX``) become NaN.
+
+A variable of three dimensions is reduced along the one that is not time or y: by its
+``collapse`` when set, else by a mean for an intensive quantity (a differential flux or
+phase-space density: per steradian, per energy) and by a sum otherwise (counts); the
+colour-bar label says which (``"..., mean over pitch_angle"``).
+
+A variable that cannot be drawn is a problem of its own (named in the result); the other
+rows are drawn. A group whose every candidate fails is an error; a group with none is
+``no_data``.
 """
 
 from __future__ import annotations
@@ -35,9 +30,9 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -45,9 +40,10 @@ from ..errors import ConfigError, NoDataError, SpectrogramError, StoreError
 from ..options import Collapse, Origin, options_where
 from ..render._datasets import DatasetDict, ItemPlot  # numpy only: no matplotlib import
 from ..stores import GroupMeta, StoreBackend, VariableMeta, backend_for
-from ._conventions import METADATA_KEYS, RowPlan, axis_label, plan_rows
+from ._conventions import METADATA_KEYS, RowPlan, axis_label, classify, is_intensive
 from ._items import StoreItem
 from ._overrides import Overrides, Report
+from ._values import decode_time, format_codes, parse_channel_labels, seconds_per
 from .config import PlotConfig, parse_override
 
 if TYPE_CHECKING:
@@ -85,12 +81,19 @@ class RowSpec:
 
 @dataclass(frozen=True, slots=True)
 class GroupPlan:
-    """Everything about a group's figure that metadata alone decides."""
+    """Everything about a group's figure that metadata alone decides.
+
+    ``problems`` are those of the group's variables and attributes that keep them from
+    being drawn (the rows are drawn without them); ``title`` is the figure title before
+    the time range is added (``None``: the title was set explicitly and is ``figure``'s).
+    """
 
     store: str
     group: str
     rows: tuple[RowSpec, ...]
     figure: Mapping[str, Any] = field(default_factory=dict)
+    problems: tuple[SpectrogramError, ...] = ()
+    title: str | None = None
 
 
 def _attribute(
@@ -105,70 +108,122 @@ def _attribute(
         return None
 
 
-def _figure_options(meta: GroupMeta, ov: Overrides) -> dict[str, Any]:
-    """``figure_title``, ``vertical_lines`` and ``zoom_duration_minutes`` of a group."""
+def _first_text(value: Any) -> str | None:
+    """An attribute's text: ISTP global attributes come as lists of one string."""
+    if isinstance(value, list | tuple | np.ndarray) and len(value):
+        value = value[0]
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _store_title(attrs: Mapping[str, Any]) -> str | None:
+    """What a store holds: CF ``title``, else ISTP ``Source_name`` and ``Descriptor`` in
+    their short forms (before ``>``: ``"MMS1 DES"``), else ISTP
+    ``Logical_source_description``."""
+    title = _first_text(attrs.get("title"))
+    if title:
+        return title
+    names = [_first_text(attrs.get(k)) for k in ("Source_name", "Descriptor")]
+    short = " ".join(n.split(">")[0].strip() for n in names if n)
+    return short or _first_text(attrs.get("Logical_source_description"))
+
+
+def _figure_options(meta: GroupMeta, ov: Overrides) -> tuple[dict[str, Any], str | None]:
+    """``figure_title``, ``vertical_lines`` and ``zoom_duration_minutes`` of a group, and
+    the title to complete with the time range (None when set explicitly)."""
     configured = ov.config.figure_options(meta.path)
-    title = configured.get("title") or _attribute(meta, meta.attrs, meta.path, "title", ov.report)
-    if title is None:
-        # A store-wide title (CF's global ``title``) names the store, not the group.
-        root = (
-            _attribute(meta, meta.root_attrs, "/", "title", ov.report)
-            if meta.path != "/"
-            else None
-        )
-        title = f"{root}: {meta.path}" if root else meta.path
-    out: dict[str, Any] = {"figure_title": title}
+    title = configured.get("title")
+    if title is None and meta.path != "/":
+        # A group's own title is its figure's; the root's is the store's (CF global
+        # ``title``), completed below like the ISTP names.
+        title = _attribute(meta, meta.attrs, meta.path, "title", ov.report)
+    out: dict[str, Any] = {}
+    base = None
+    if title is not None:
+        out["figure_title"] = format_codes(title)
+    else:
+        # The store names what it holds (CF title, ISTP source and descriptor); the
+        # figure adds the group and, once the data are read, the time range.
+        root = meta.root_attrs if meta.path != "/" else meta.attrs
+        named = _store_title(root)
+        base = f"{named}: {meta.path}" if named and meta.path != "/" else named or meta.path
+        base = format_codes(base)
+        out["figure_title"] = base
     lines = ov.figure("vertical_lines")
     if lines is not None:
         out["vertical_lines"] = [float(t) for t in lines]
     zoom = ov.figure("zoom_duration_minutes")
     if zoom is not None:
         out["zoom_duration_minutes"] = float(zoom)
-    return out
+    return out, base
+
+
+def _label(text: str | None) -> str | None:
+    return None if text is None else format_codes(text)
 
 
 def _row_spec(meta: GroupMeta, ov: Overrides, plan: RowPlan) -> RowSpec:
     name = plan.variable
     var = meta.variables[name]
+    y_var = meta.variables[plan.y_var]
     options: dict[str, Any] = {}
     # Row title: an explicit label, else CF long_name, else ISTP FIELDNAM (its title for
     # plots), else the variable's name.
-    options["label"] = (
+    options["label"] = _label(
         ov.row(name, "label") or var.text("long_name") or var.text("FIELDNAM") or name
     )
-    y_label = ov.row(name, "y_label") or axis_label(meta.variables[plan.y_var])
+    y_label = ov.row(name, "y_label") or axis_label(y_var)
     z_label = ov.row(name, "z_label") or axis_label(var)
-    if y_label:
-        options["y_label"] = y_label
-    if z_label:
-        options["z_label"] = z_label
     for key in _DATASET_OVERRIDES:
         value = ov.row(name, key)
         if value is not None:
             options[key] = value
     # ISTP's SCALETYP says how the mission plots a variable: a default below overrides.
-    for key, source in (("y_scale", meta.variables[plan.y_var]), ("z_scale", var)):
+    for key, source in (("y_scale", y_var), ("z_scale", var)):
         scale = (source.text("SCALETYP") or "").lower()
         if key not in options and scale in ("linear", "log"):
             options[key] = scale
-    return RowSpec(plan, options, ov.row(name, "collapse") or "sum")
+    collapse: Collapse = ov.row(name, "collapse") or ("mean" if is_intensive(var.units) else "sum")
+    if plan.collapse_dim is not None and ov.row(name, "z_label") is None:
+        # Say how the third dimension was reduced: a mean of a flux is a flux, a sum not.
+        z_label = f"{z_label or name}, {collapse} over {plan.collapse_dim}"
+    if y_label:
+        options["y_label"] = _label(y_label)
+    if z_label:
+        options["z_label"] = _label(z_label)
+    return RowSpec(plan, options, collapse)
 
 
-def plan_metadata(meta: GroupMeta, config: PlotConfig | None, report: Report) -> GroupPlan:
-    """Plan the figure of a described group, reporting each problem through ``report``."""
-    ov = Overrides(meta, config, report)
-    plans = plan_rows(meta, ov)
-    rows = tuple(_row_spec(meta, ov, plan) for plan in plans)
-    figure = _figure_options(meta, ov)
-    if not plans and not report.problems:
-        report.add(
-            NoDataError(
-                f"store {meta.store!r}, group {meta.path!r}: no spectrogram variable. A "
-                "spectrogram variable has a time dimension and an energy or frequency "
-                "dimension; name the variables to plot in the group's rows attribute."
+def _unique_labels(rows: list[RowSpec]) -> tuple[RowSpec, ...]:
+    """Row titles that name two rows alike get the variable's name."""
+    seen: dict[str, int] = {}
+    for spec in rows:
+        seen[spec.options["label"]] = seen.get(spec.options["label"], 0) + 1
+    out = []
+    for spec in rows:
+        label = spec.options["label"]
+        if seen[label] > 1 and label != spec.plan.variable:
+            spec = RowSpec(
+                spec.plan,
+                {**spec.options, "label": f"{label} ({spec.plan.variable})"},
+                spec.collapse,
             )
-        )
-    return GroupPlan(meta.store, meta.path, rows, figure)
+        out.append(spec)
+    return tuple(out)
+
+
+def plan_metadata(meta: GroupMeta, config: PlotConfig | None) -> GroupPlan:
+    """Plan the figure of a described group: its rows, and the problems of the variables
+    and attributes that cannot be used (never raises for those)."""
+    report = Report(collect=True)
+    ov = Overrides(meta, config, report)
+    found = classify(meta, ov)
+    rows = [_row_spec(meta, ov, plan) for plan in found.rows]
+    figure, title = _figure_options(meta, ov)
+    problems = list(found.problems)
+    problems += [p for p in report.problems if all(str(p) != str(q) for q in problems)]
+    return GroupPlan(meta.store, meta.path, _unique_labels(rows), figure, tuple(problems), title)
 
 
 def _dataset_meta(
@@ -206,20 +261,25 @@ def plan_group(
     Returns
     -------
     plan, dataset
-        The plan and the open dataset (dask-backed; close it when done).
+        The plan (with the problems of the variables and attributes it cannot use) and the
+        open dataset (dask-backed; close it when done).
 
     Raises
     ------
-    StoreError, ConfigError, NoDataError
-        At the first problem, naming the store, group, variable and attribute.
+    StoreError
+        When the group cannot be opened.
     """
     path = os.path.abspath(os.fspath(store))
     group = _normal_group(group)
     backend = backend or backend_for(path)
     root_attrs = backend.read_root_attrs(path, METADATA_KEYS) if group != "/" else {}
-    ds = backend.open_group(path, group)
+    with warnings.catch_warnings():
+        # A variable with a repeated dimension (a tensor, (time, dim0, dim0)) is reported
+        # by the plan, naming it, if it was to be a row; xarray's general warning is noise.
+        warnings.filterwarnings("ignore", "Duplicate dimension names", UserWarning)
+        ds = backend.open_group(path, group)
     try:
-        plan = plan_metadata(_dataset_meta(path, group, ds, root_attrs), config, Report())
+        plan = plan_metadata(_dataset_meta(path, group, ds, root_attrs), config)
     except BaseException:
         ds.close()
         raise
@@ -284,25 +344,55 @@ def _collapse(da: xr.DataArray, dim: str, how: Collapse) -> xr.DataArray:
     return da.min(dim, skipna=True)
 
 
-def _lazy_row(ds: xr.Dataset, spec: RowSpec) -> tuple[Any, Any, Any]:
+def _lazy_row(ds: xr.Dataset, spec: RowSpec) -> dict[str, Any]:
+    """The lazy arrays of one row: times, y, data and whatever extents the store states."""
     plan = spec.plan
     # Reduce in float64: float32 sums would depend on the store's chunking.
     data = _mask(ds[plan.variable]).astype("float64")
     if plan.collapse_dim is not None:
         data = _collapse(data, plan.collapse_dim, spec.collapse)
     data = data.transpose(plan.time_dim, plan.y_dim)
-    y = _mask(ds[plan.y_var]) if ds[plan.y_var].dtype.kind == "f" else ds[plan.y_var]
+    y = ds[plan.y_var] if plan.y_text else _mask(ds[plan.y_var])
     if y.ndim == 2:
         y = y.transpose(plan.time_dim, plan.y_dim)
-    return ds[plan.time_var].data, y.data, data.data
+    out: dict[str, Any] = {"x": ds[plan.time_var].data, "y": y.data, "data": data.data}
+    y_extent, t_extent = plan.y_extent, plan.time_extent
+    if y_extent.bounds is not None and not plan.y_text:
+        bounds = _mask(ds[y_extent.bounds])
+        dims = [d for d in (plan.time_dim, plan.y_dim) if d in bounds.dims]
+        out["y_bounds"] = bounds.transpose(*dims, ...).data
+    elif (y_extent.plus or y_extent.minus) and not plan.y_text:
+        plus = _delta(ds, y_extent.plus, y)
+        minus = _delta(ds, y_extent.minus, y)
+        dims = [d for d in (plan.time_dim, plan.y_dim) if d in y.dims]
+        out["y_lower"] = (y - minus).transpose(*dims).data
+        out["y_upper"] = (y + plus).transpose(*dims).data
+    if t_extent.bounds is not None:
+        out["x_bounds"] = ds[t_extent.bounds].transpose(plan.time_dim, ...).data
+    else:
+        for key, name in (("x_plus", t_extent.plus), ("x_minus", t_extent.minus)):
+            if name is not None:
+                out[key] = _mask(ds[name]).astype("float64").data
+    return out
 
 
-def _compute(ds: xr.Dataset, plan: GroupPlan) -> list[tuple[Any, Any, Any]]:
+def _delta(ds: xr.Dataset, name: str | None, like: xr.DataArray) -> Any:
+    """An ISTP delta variable masked and in float (0 when the store gives none)."""
+    if name is None:
+        return 0.0
+    delta = _mask(ds[name]).astype("float64")
+    # A delta laid out on other dimension names (a scalar, or a table of the same shape
+    # under a generic name) is taken as it is.
+    if delta.ndim and not set(delta.dims) <= set(like.dims) and delta.shape == like.shape:
+        delta = delta.copy(data=delta.data).rename(dict(zip(delta.dims, like.dims, strict=True)))
+    return delta
+
+
+def _compute(ds: xr.Dataset, plan: GroupPlan) -> list[dict[str, np.ndarray]]:
     """Compute every row of the group in one dask computation, in this thread."""
     import dask
 
     lazy = [_lazy_row(ds, spec) for spec in plan.rows]
-    flat = [a for row in lazy for a in row]
     with warnings.catch_warnings():
         # All-NaN slices are expected (fill values) and come out as NaN, as intended.
         warnings.filterwarnings(
@@ -311,14 +401,13 @@ def _compute(ds: xr.Dataset, plan: GroupPlan) -> list[tuple[Any, Any, Any]]:
             category=RuntimeWarning,
         )
         try:
-            values = dask.compute(*flat, scheduler="synchronous")
+            (values,) = dask.compute(lazy, scheduler="synchronous")
         except Exception as exc:
             raise _read_failure(plan, lazy, exc) from exc
-    arrays = [np.asarray(v) for v in values]
-    return [tuple(arrays[i : i + 3]) for i in range(0, len(arrays), 3)]  # type: ignore[misc]
+    return [{k: np.asarray(v) for k, v in row.items()} for row in values]
 
 
-def _read_failure(plan: GroupPlan, lazy: list[tuple[Any, Any, Any]], exc: Exception) -> StoreError:
+def _read_failure(plan: GroupPlan, lazy: list[dict[str, Any]], exc: Exception) -> StoreError:
     """The failure to read a group's data, naming the variable that fails (found by
     reading the rows one at a time) and what the store library said (a corrupt chunk's
     key, a missing file)."""
@@ -327,7 +416,7 @@ def _read_failure(plan: GroupPlan, lazy: list[tuple[Any, Any, Any]], exc: Except
     where = f"store {plan.store!r}, group {plan.group!r}"
     for spec, row in zip(plan.rows, lazy, strict=True):
         try:
-            dask.compute(*row, scheduler="synchronous")
+            dask.compute(row, scheduler="synchronous")
         except Exception as failed:
             where += f", variable {spec.plan.variable!r}"
             exc = failed
@@ -338,10 +427,131 @@ def _read_failure(plan: GroupPlan, lazy: list[tuple[Any, Any, Any]], exc: Except
     )
 
 
-def _valid_times(x: np.ndarray) -> np.ndarray:
-    if x.dtype.kind == "M":
-        return ~np.isnat(x)
-    return np.isfinite(x.astype("float64"))
+def _unix(x: np.ndarray) -> np.ndarray:
+    seconds = x.astype("datetime64[ns]").astype("int64").astype("float64") / 1e9
+    seconds[np.isnat(x)] = np.nan
+    return seconds
+
+
+def _row(
+    ds: xr.Dataset, plan: GroupPlan, spec: RowSpec, values: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """One row's dataset dict from its computed arrays.
+
+    Raises
+    ------
+    StoreError
+        When the row cannot be drawn (its times or its text channels cannot be read).
+    """
+    where = f"store {plan.store!r}, group {plan.group!r}, variable {spec.plan.variable!r}"
+    time_var = ds[spec.plan.time_var]
+    attrs = {**time_var.attrs, **time_var.encoding}
+    x = decode_time(values["x"], where=f"{where} (times in {spec.plan.time_var!r})", attrs=attrs)
+    data = values["data"]
+    y = values["y"]
+    row: dict[str, Any] = dict(spec.options)
+    good = ~np.isnat(x)
+    seconds = _unix(x)
+    x_bounds = None
+    if "x_bounds" in values:
+        edges = values["x_bounds"].reshape(x.size, -1)
+        if edges.dtype.kind != "M":
+            edges = np.stack(
+                [decode_time(edges[:, i], where=where, attrs=attrs) for i in (0, 1)], axis=1
+            )
+        x_bounds = np.stack([_unix(edges[:, 0]), _unix(edges[:, 1])], axis=1)
+    elif "x_plus" in values or "x_minus" in values:
+        spans = []
+        for key, name in (
+            ("x_minus", spec.plan.time_extent.minus),
+            ("x_plus", spec.plan.time_extent.plus),
+        ):
+            if key not in values:
+                spans.append(np.zeros(x.size))
+                continue
+            units = ds[name].attrs.get("units") or ds[name].attrs.get("UNITS")
+            factor = seconds_per(units if isinstance(units, str) else None)
+            if factor is None:
+                logger.info(
+                    "%s: the unit %r of %s is not a time unit; its sample spans are not used",
+                    where,
+                    units,
+                    name,
+                )
+                spans = []
+                break
+            spans.append(np.broadcast_to(values[key] * factor, x.shape))
+        if spans:
+            x_bounds = np.stack([seconds - spans[0], seconds + spans[1]], axis=1)
+    if x_bounds is not None and np.isfinite(x_bounds[good]).all():
+        row["x_bounds"] = x_bounds
+    if spec.plan.y_text:
+        labels = [
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+            for v in np.asarray(y).ravel()
+        ]
+        try:
+            y, y_bounds, units = parse_channel_labels(labels)
+        except ValueError as exc:
+            raise StoreError(
+                f"{where}: its channels are given only as text ({spec.plan.y_var!r}), and "
+                f"{exc}. Give the channels as numbers, or as ranges with a unit."
+            ) from None
+        row["y_bounds"] = y_bounds
+        if units and "(" not in str(row.get("y_label", "")):
+            row["y_label"] = f"{row.get('y_label') or spec.plan.y_var} ({units})"
+    else:
+        y = y.astype("float64")
+        if "y_bounds" in values:
+            row["y_bounds"] = values["y_bounds"]
+        elif "y_lower" in values:
+            row["y_bounds"] = np.stack([values["y_lower"], values["y_upper"]], axis=-1)
+        if "y_bounds" in row and not np.isfinite(row["y_bounds"][..., 0][np.isfinite(y)]).all():
+            logger.info(
+                "%s: some channel extents are fill values; channels are drawn "
+                "between midpoints instead",
+                where,
+            )
+            del row["y_bounds"]
+        if row.get("y_scale") == "log" and (y <= 0).any():
+            # A channel at or below zero (an unused channel of energy 0) has no place on a
+            # log axis: it is left out, not the whole row.
+            logger.info(
+                "%s: %d channel centre(s) <= 0 left out of the log y axis",
+                where,
+                int((y <= 0).sum()),
+            )
+            y = np.where(y > 0, y, np.nan)
+    if not good.all():
+        # Records without a time cannot be placed on the time axis.
+        logger.debug("%s: dropped %d records without a time", where, int((~good).sum()))
+        x, data = x[good], data[good]
+        y = y[good] if y.ndim == 2 else y
+        for key in ("x_bounds", "y_bounds"):
+            if key in row and (key == "x_bounds" or row[key].ndim == 3):
+                row[key] = row[key][good]
+    row.update(x=x, y=y, data=data)
+    return row
+
+
+def _time_range(rows: list[dict[str, Any]]) -> str:
+    """``2015-12-01 23:48 to 24:00 UTC``: the span of the figure's data, for its title."""
+    start = min(r["x"][0] for r in rows if r["x"].size)
+    end = max(r["x"][-1] for r in rows if r["x"].size)
+
+    def shown(unit: Literal["m", "s"]) -> tuple[str, str]:
+        first, last = (
+            str(np.datetime_as_string(t.astype("datetime64[s]"), unit=unit)).replace("T", " ")
+            for t in (start, end)
+        )
+        return first, last
+
+    first, last = shown("m")
+    if first == last:  # under a minute: to the second
+        first, last = shown("s")
+    if first[:10] == last[:10]:
+        last = last[11:]
+    return f"{first} to {last} UTC"
 
 
 def load_group(
@@ -356,57 +566,78 @@ def load_group(
     Parameters
     ----------
     store
-        A ``.zarr`` directory or a NetCDF file.
+        A store of any registered format.
     group
         The group's path (``"/"`` for the root).
     config
         A plot configuration; it wins over the attributes.
+    backend
+        The store's format (default: found from the path).
 
     Returns
     -------
     ItemPlot
-        ``datasets``: one dict per row with ``x`` (datetime64), ``y`` (bin centres, 1-D or
-        (time, y) when the table changes with each record), ``data`` ((time, y) float64,
-        NaN where there is no data) and the resolved labels, limits and scales.
-        ``options``: ``figure_title`` and, when set, ``vertical_lines`` (UNIX seconds) and
-        ``zoom_duration_minutes``.
+        ``datasets``: one dict per row with ``x`` (datetime64), ``y`` (channel centres, 1-D
+        or (time, y) when the table changes with each record), ``data`` ((time, y)
+        float64, NaN where there is no data), the extents the store states (``x_bounds``,
+        ``y_bounds``) and the resolved labels, limits and scales. ``options``:
+        ``figure_title`` and, when set, ``vertical_lines`` (UNIX seconds) and
+        ``zoom_duration_minutes``. ``problems``: one line per variable (or attribute) that
+        could not be used; the other rows are drawn.
 
     Raises
     ------
     StoreError, ConfigError
-        When the group or its metadata cannot be used, naming the store, group, variable
-        and attribute.
+        When no row can be drawn, naming the store, group, variable and attribute of
+        each problem.
     NoDataError
         When the group has no spectrogram variable, or no row holds a finite value.
     """
     plan, ds = plan_group(store, group, config=config, backend=backend)
     try:
-        computed = _compute(ds, plan)
+        problems = list(plan.problems)
+        fatal = [p for p in problems if isinstance(p, ConfigError)]
+        if fatal:
+            # An attribute or config value that cannot be used: the figure would not be
+            # the one asked for.
+            raise _combined(fatal)
+        datasets: list[DatasetDict] = []
+        if plan.rows:
+            for spec, values in zip(plan.rows, _compute(ds, plan), strict=True):
+                try:
+                    datasets.append(_row(ds, plan, spec, values))  # type: ignore[arg-type]
+                except StoreError as exc:
+                    problems.append(exc)
     finally:
         ds.close()
-    datasets: list[DatasetDict] = []
-    for spec, (x, y, data) in zip(plan.rows, computed, strict=True):
-        good = _valid_times(x)
-        if not good.all():
-            # Records without a time cannot be placed on the time axis.
-            logger.debug(
-                "%s %s %s: dropped %d records without a time",
-                plan.store,
-                plan.group,
-                spec.plan.variable,
-                int((~good).sum()),
-            )
-            x, data = x[good], data[good]
-            y = y[good] if y.ndim == 2 else y
-        row: dict[str, Any] = {"x": x, "y": y, "data": data, **spec.options}
-        datasets.append(row)  # type: ignore[arg-type]
+    if not datasets:
+        if problems:
+            raise _combined(problems)
+        raise NoDataError(
+            f"store {plan.store!r}, group {plan.group!r}: no spectrogram variable. A "
+            "spectrogram variable has a time dimension and a dimension with a coordinate "
+            "variable (energy, frequency, ...); name the variables to plot in the group's "
+            "rows attribute."
+        )
     if not any(np.isfinite(row["data"]).any() for row in datasets):
         names = ", ".join(spec.plan.variable for spec in plan.rows)
         raise NoDataError(
             f"store {plan.store!r}, group {plan.group!r}: no finite value in any row "
             f"({names}); every value is a fill value or outside the valid range."
         )
-    return ItemPlot(datasets=list(datasets), options=dict(plan.figure))
+    options = dict(plan.figure)
+    if plan.title is not None:
+        options["figure_title"] = f"{plan.title} — {_time_range(datasets)}"  # type: ignore[arg-type]
+    return ItemPlot(datasets=datasets, options=options, problems=tuple(str(p) for p in problems))
+
+
+def _combined(problems: Sequence[SpectrogramError]) -> SpectrogramError:
+    """The first problem, with the others listed after it."""
+    if len(problems) == 1:
+        return problems[0]
+    first = problems[0]
+    rest = "".join(f"\n  {p}" for p in problems[1:])
+    return type(first)(f"{first} ({len(problems) - 1} more problem(s) in this group:{rest})")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..stores import StoreBackend, backend_for
-from ._conventions import METADATA_KEYS, select_rows
+from ._conventions import METADATA_KEYS, classify
 from ._overrides import Overrides, Report
 from .config import PlotConfig
 
@@ -96,9 +96,7 @@ def list_groups(
     for meta in backend.read_groups(path, METADATA_KEYS):
         if not meta.variables:
             continue  # only holds other groups
-        report = Report(collect=True)
-        names, _ = select_rows(meta, Overrides(meta, config, report))
-        if names or report.problems:
+        if classify(meta, Overrides(meta, config, Report(collect=True))).is_item:
             items.append(StoreItem(path, meta.path, backend))
         else:
             no_data.append(meta.path)

@@ -355,8 +355,11 @@ class ItemPlot:
 
     ``options`` holds per-item plotting options (``figure_title``, ``vertical_lines``,
     ``zoom_duration_minutes``, ``colormap``, ``y_scale``, ``z_scale``, limits, ...) that
-    take precedence over the options given to the batch call.
+    take precedence over the options given to the batch call. ``problems`` are what could
+    not be drawn (one line each, e.g. a variable of a group that is not a spectrogram):
+    the item is drawn without them, and they are reported with it.
     """
 
     datasets: Sequence[Mapping[str, Any]]
     options: Mapping[str, Any] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()

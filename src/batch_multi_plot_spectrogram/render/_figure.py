@@ -238,9 +238,18 @@ def fit_label(text: str, ax: Axes, fontsize: float = FONT["label"]) -> str:
     fig = ax.figure
     height_in = ax.get_position().height * fig.bbox.height / fig.dpi
     per_line = max(8, int(height_in * 72.0 / (fontsize * _EM_PER_CHAR)))
+    return _wrap(text, per_line)
+
+
+def _wrap(text: str, per_line: int) -> str:
+    """``text`` on lines of at most ``per_line`` characters, broken between words, or in
+    a word too long for a line after one of its hyphens, before cutting it anywhere."""
     if len(text) <= per_line:
         return text
-    return "\n".join(textwrap.wrap(text, per_line, break_on_hyphens=False) or [text])
+    lines = textwrap.wrap(text, per_line, break_on_hyphens=False, break_long_words=False)
+    if any(len(line) > per_line for line in lines):
+        lines = textwrap.wrap(text, per_line, break_on_hyphens=True)
+    return "\n".join(lines or [text])
 
 
 def _draw_colorbar(
@@ -481,7 +490,11 @@ def _fill_grid(
         colorbars[i] = _draw_colorbar(grid.colorbars[i], prepared, colorbars[i])
     for ax in grid.panels[last]:
         ax.set_xlabel("Time (UTC)")
-    fig.suptitle(plan.title or "", fontsize=FONT["suptitle"], y=0.995, va="top")
+    # Title and footer at fixed distances (in inches) from the figure's edges, whatever
+    # its height; a title wider than the figure is wrapped.
+    height = fig.get_figheight()
+    title = _fit_width(plan.title or "", fig.get_figwidth(), FONT["suptitle"])
+    fig.suptitle(title, fontsize=FONT["suptitle"], y=1.0 - _TITLE_INCH / height, va="top")
     first_t, final_t = _data_range(plan)
     footer = f"Data: {format_utc(first_t)} to {format_utc(final_t)} UTC"
     if len(plan.lines) == 1:
@@ -489,9 +502,26 @@ def _fill_grid(
     elif plan.lines:
         footer += f"    Events: {format_utc(min(plan.lines))} to {format_utc(max(plan.lines))} UTC"
     added.append(
-        fig.text(0.5, 0.004, footer, ha="center", va="bottom", fontsize=FONT["tick"], color="0.25")
+        fig.text(
+            0.5,
+            _FOOTER_INCH / height,
+            footer,
+            ha="center",
+            va="bottom",
+            fontsize=FONT["tick"],
+            color="0.25",
+        )
     )
     return added, colorbars
+
+
+_TITLE_INCH = 0.06  # from the top edge of the figure to the top of its title
+_FOOTER_INCH = 0.048  # from the bottom edge to the bottom of the footer
+
+
+def _fit_width(text: str, width_in: float, fontsize: float) -> str:
+    """Wrap a line of text onto as many lines as it needs to fit ``width_in`` inches."""
+    return _wrap(text, max(20, int(width_in * 72.0 / (fontsize * _EM_PER_CHAR)) - 4))
 
 
 def _set_title(ax: Axes, text: str) -> None:

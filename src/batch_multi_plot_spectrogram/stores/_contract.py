@@ -11,7 +11,7 @@ that the metadata rules reach the same decisions whichever format holds a group.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,7 +19,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["GroupMeta", "StoreBackend", "VariableMeta"]
+__all__ = ["GroupMeta", "StoreBackend", "VariableMeta", "open_decoding_times"]
+
+
+def open_decoding_times(open_dataset: Callable[..., xr.Dataset]) -> xr.Dataset:
+    """``open_dataset(decode_times=True)``, or, when xarray cannot decode a time unit
+    (``"fortnights since 2000-01-01"``), ``open_dataset(decode_times=False)``: the group
+    then opens, and the variable that needed the unit is reported by name when it is
+    used (see ``metadata._values.decode_time``), not the whole group."""
+    try:
+        return open_dataset(decode_times=True)
+    except ValueError as exc:
+        if "decode time" not in str(exc):
+            raise
+    return open_dataset(decode_times=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,14 @@ the next run.
 from __future__ import annotations
 
 from collections.abc import Container
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import StoreError
-from ._contract import GroupMeta, StoreBackend, VariableMeta
+from ._contract import GroupMeta, StoreBackend, VariableMeta, open_decoding_times
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -194,16 +195,19 @@ class NetCDFBackend(StoreBackend):
         }
         try:
             if self.check(path) == "netcdf4":
-                return xr.open_dataset(
-                    path,
-                    engine="h5netcdf",
-                    phony_dims="access",
-                    driver_kwds={"locking": False},
-                    **common,
+                return open_decoding_times(
+                    partial(
+                        xr.open_dataset,
+                        path,
+                        engine="h5netcdf",
+                        phony_dims="access",
+                        driver_kwds={"locking": False},
+                        **common,
+                    )
                 )
             if group not in ("", "/"):
                 raise OSError(f"classic NetCDF files have no groups; asked for {group!r}")
-            return xr.open_dataset(path, engine="netcdf4", **common)
+            return open_decoding_times(partial(xr.open_dataset, path, engine="netcdf4", **common))
         except (OSError, KeyError, ValueError) as exc:
             raise StoreError(
                 f"store {path!r}, group {group!r} cannot be opened: {exc}. List the store's "

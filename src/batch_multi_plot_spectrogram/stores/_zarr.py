@@ -8,13 +8,14 @@ read than the whole store's consolidated document, and never stale.
 from __future__ import annotations
 
 from collections.abc import Container, Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import StoreError
-from ._contract import GroupMeta, StoreBackend, VariableMeta
+from ._contract import GroupMeta, StoreBackend, VariableMeta, open_decoding_times
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -74,7 +75,9 @@ class ZarrBackend(StoreBackend):
         root_attrs = _wanted(root.attrs.asdict(), keys)
         attrs: dict[str, dict[str, Any]] = {"/": root_attrs}
         variables: dict[str, dict[str, VariableMeta]] = {"/": {}}
-        for member, node in root.members(max_depth=None):
+        # A Zarr store keeps no order of its members; sorted names make one that does not
+        # depend on the file system's or the object store's listing.
+        for member, node in sorted(root.members(max_depth=None), key=lambda m: m[0]):
             if isinstance(node, zarr.Group):
                 attrs[member] = _wanted(node.attrs.asdict(), keys)
                 variables.setdefault(member, {})
@@ -101,16 +104,21 @@ class ZarrBackend(StoreBackend):
         import xarray as xr
 
         try:
-            return xr.open_dataset(
-                path,
-                engine="zarr",
-                consolidated=False,
-                chunks={},
-                group=None if group in ("", "/") else group.strip("/"),
-                decode_timedelta=False,
+            ds = open_decoding_times(
+                partial(
+                    xr.open_dataset,
+                    path,
+                    engine="zarr",
+                    consolidated=False,
+                    chunks={},
+                    group=None if group in ("", "/") else group.strip("/"),
+                    decode_timedelta=False,
+                )
             )
         except (OSError, KeyError, ValueError) as exc:
             raise StoreError(
                 f"store {path!r}, group {group!r} cannot be opened: {exc}. List the store's "
                 "groups to see which exist."
             ) from None
+        # The same order as read_groups gives: names sorted.
+        return ds[sorted(ds.data_vars, key=str)]
