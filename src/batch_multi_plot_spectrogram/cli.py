@@ -371,11 +371,13 @@ def _parse_masters(values: tuple[str, ...]) -> dict[str, str]:
     metavar="SOURCE=MASTER.cdf",
     help="Use this master CDF for a logical source (or a glob on file names); repeatable.",
 )
-@click.option("-j", "--workers", type=_OptionValue("max_workers", "N"), help="Worker processes.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Worker processes (default: all cores)."
+)
 @click.option(
     "--item-timeout",
-    type=_OptionValue("item_timeout", "SECONDS"),
-    help="Stop a file that takes longer than this.",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Fail a file that takes longer than this many seconds.",
 )
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this dask scheduler.")
 def ingest(
