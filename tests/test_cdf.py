@@ -244,7 +244,9 @@ def test_tt2000_and_epoch_times_decode_to_utc_across_a_leap_second(tmp_path: Pat
 
 
 def test_text_labels_parse_only_when_every_label_is_a_range_with_a_unit() -> None:
-    bounds, unit = parse_channel_labels(["0.7 - 1.4 MeV", "1.4-2.8 MeV", "2800 to 4000 keV"])
+    parsed = parse_channel_labels(["0.7 - 1.4 MeV", "1.4-2.8 MeV", "2800 to 4000 keV"])
+    assert parsed is not None
+    bounds, unit = parsed
     assert unit == "MeV"
     np.testing.assert_allclose(bounds, [[0.7, 1.4], [1.4, 2.8], [2.8, 4.0]])
     assert parse_channel_labels(["E_Channel_1", "E_Channel_2"]) is None
