@@ -473,3 +473,22 @@ def test_ingest_refuses_a_second_run_on_the_same_store(tmp_path: Path) -> None:
         pytest.raises(ProgressLockedError, match="another run"),
     ):
         ingest_cdf(tmp_path, store, executor="serial", **FAST)
+
+
+def test_the_ingest_command_line_exit_codes(tmp_path: Path) -> None:
+    from test_cli import run_cli, shows
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    daily_cdf(archive, 0, n_time=60, n_energy=8)
+    ok = run_cli("ingest", archive, "-o", tmp_path / "a.zarr", "--workers", 1)
+    assert ok.returncode == 0, shows(ok)
+    assert "written 1, skipped 0, no_data 0, error 0" in ok.stderr
+    (archive / "broken.cdf").write_bytes(b"\xcd\xf3\x00\x01" + b"\x00" * 40)
+    failed = run_cli("ingest", archive, "-o", tmp_path / "a.zarr", "--workers", 1)
+    assert failed.returncode == 1, shows(failed)
+    assert f"error: {archive / 'broken.cdf'}: " in failed.stderr
+    assert "written 0, skipped 1, no_data 0, error 1" in failed.stderr
+    usage = run_cli("ingest", archive, "-o", tmp_path / "a.txt")
+    assert usage.returncode == 2, shows(usage)
+    assert "Expected the output store to end in .zarr" in usage.stderr

@@ -587,6 +587,8 @@ def check_archive(
                 try:
                     _, ds = plan_group(store, meta.path, config=config)
                     ds.close()
+                except NoDataError:
+                    pass  # nothing to plot (a master CDF without records) is no problem
                 except SpectrogramError as exc:
                     found.append(exc)
             problems.extend(_problem(exc, store, meta.path) for exc in found)

@@ -157,6 +157,20 @@ def _summary(run: Any, interrupted: bool) -> None:
         click.echo(f"log: {path}", err=True)
 
 
+def _parse_masters(values: tuple[str, ...]) -> dict[str, str]:
+    masters: dict[str, str] = {}
+    for value in values:
+        pattern, sep, path = value.partition("=")
+        if not sep or not pattern.strip() or not path.strip():
+            raise click.BadParameter(
+                f"expected SOURCE=MASTER.cdf (a logical source or a glob on file names, then "
+                f"the master CDF). Got {value!r} instead.",
+                param_hint="--master",
+            )
+        masters[pattern.strip()] = path.strip()
+    return masters
+
+
 def _dry_run(plan: Any) -> None:
     for store in plan.stores:
         click.echo(f"{store.store}: {len(store.items)} item(s)")
@@ -228,6 +242,13 @@ def _dry_run(plan: Any) -> None:
     show_default=True,
     help="File format of the figures.",
 )
+@click.option(
+    "--master",
+    "masters",
+    multiple=True,
+    metavar="SOURCE=MASTER.cdf",
+    help="Use this master CDF for a logical source (or a glob on CDF file names); repeatable.",
+)
 @click.option("--dry-run", is_flag=True, help="List what would be rendered, render nothing.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this dask scheduler.")
 @click.option(
@@ -249,6 +270,7 @@ def render(
     y_scale: str | None,
     z_scale: str | None,
     output_format: str,
+    masters: tuple[str, ...],
     dry_run: bool,
     scheduler: str | None,
     cluster: str | None,
@@ -257,6 +279,11 @@ def render(
     from .archive import plan_archive, render_archive
     from .batch.executors import usable_cores
     from .metadata import load_config
+    from .stores import CDFBackend, register_backend
+
+    if masters:
+        # Each item carries its backend to the workers, and with it these masters.
+        register_backend(CDFBackend(_parse_masters(masters)))
 
     if scheduler and cluster:
         raise click.UsageError("use either --scheduler or --cluster, not both.")
@@ -331,20 +358,6 @@ def render(
         sys.exit(EXIT_USAGE)
     failed = run.counts()["error"] or run.unreadable
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
-
-
-def _parse_masters(values: tuple[str, ...]) -> dict[str, str]:
-    masters: dict[str, str] = {}
-    for value in values:
-        pattern, sep, path = value.partition("=")
-        if not sep or not pattern.strip() or not path.strip():
-            raise click.BadParameter(
-                f"expected SOURCE=MASTER.cdf (a logical source or a glob on file names, then "
-                f"the master CDF). Got {value!r} instead.",
-                param_hint="--master",
-            )
-        masters[pattern.strip()] = path.strip()
-    return masters
 
 
 @cli.command()

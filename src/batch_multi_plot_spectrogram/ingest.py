@@ -380,6 +380,12 @@ def _recorded_zarr(store: Path) -> dict[str, tuple[Any, ...]]:
                 document = json.loads(Path(current, "zarr.json").read_text(encoding="utf-8"))
                 if document.get("node_type") == "group":
                     attrs = document.get("attributes") or {}
+                else:
+                    dirs[:] = []  # an array: its folders are chunks
+                    continue
+        elif ".zarray" in names:
+            dirs[:] = []
+            continue
         elif ".zgroup" in names and ".zattrs" in names:
             with contextlib.suppress(OSError, ValueError):
                 attrs = json.loads(Path(current, ".zattrs").read_text(encoding="utf-8"))

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKENDS",
+    "CDFBackend",
     "GroupMeta",
     "StoreBackend",
     "VariableMeta",
