@@ -26,6 +26,7 @@ from batch_multi_plot_spectrogram.ingest import ingest_cdf, ingest_group_name
 from batch_multi_plot_spectrogram.metadata import list_groups, load_group
 from batch_multi_plot_spectrogram.stores import BACKENDS, find_stores, open_group
 from batch_multi_plot_spectrogram.stores._cdf import (
+    _opened,
     describe_cdf,
     find_master,
     parse_channel_labels,
@@ -58,6 +59,12 @@ def real_archive(folder: Path, names: tuple[str, ...] = REAL) -> Path:
     return folder
 
 
+def read(path: Path, *names: str) -> list[Any]:
+    """Variables of a CDF file as cdflib reads them, the file closed afterwards."""
+    with _opened(str(path)) as cdf:
+        return [cdf.varget(name) for name in names]
+
+
 def pixels(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image.convert("RGBA"))
@@ -73,8 +80,8 @@ def statuses(run: ArchiveRun) -> dict[str, str]:
 @needs_realdata
 def test_mms_reads_lazily_with_tt2000_time(tmp_path: Path) -> None:
     store = real_archive(tmp_path, (MMS,)) / MMS
-    cdf = cdflib.CDF(str(store))
     spectrum = "mms1_des_energyspectr_omni_fast"
+    epoch, energy, values = read(store, "Epoch", "mms1_des_energy_fast", spectrum)
     with open_group(store) as ds:
         # Variables are dask-backed: nothing but the time index is read on opening.
         assert ds[spectrum].chunks is not None
@@ -87,10 +94,10 @@ def test_mms_reads_lazily_with_tt2000_time(tmp_path: Path) -> None:
     plot = load_group(store)
     rows = {row["label"]: row for row in plot.datasets}
     row = rows["MMS1 FPI/DES energySpectr_omni"]
-    expected_time = np.asarray(cdflib.cdfepoch.to_datetime(cdf.varget("Epoch")), "M8[ns]")
+    expected_time = np.asarray(cdflib.cdfepoch.to_datetime(epoch), "M8[ns]")
     np.testing.assert_array_equal(row["x"], expected_time)
-    np.testing.assert_array_equal(row["y"], cdf.varget("mms1_des_energy_fast"))
-    np.testing.assert_array_equal(row["data"], cdf.varget(spectrum).astype("float64"))
+    np.testing.assert_array_equal(row["y"], energy)
+    np.testing.assert_array_equal(row["data"], values.astype("float64"))
     assert row["y_label"] == "energy (eV)" and row["z_scale"] == "log"
 
 
@@ -150,8 +157,8 @@ def test_wind_data_file_takes_attributes_and_energy_from_its_master(
     for part in (str(store), "'FLUX'", "DEPEND_1", "'ENERGY_good'", "'ENERGY'"):
         assert part in warning
     (row,) = plot.datasets
-    cdf = cdflib.CDF(str(store))
-    energy = cdf.varget("ENERGY").astype("float64")
+    (energy,) = read(store, "ENERGY")
+    energy = energy.astype("float64")
     assert (energy[:, -1] == 0.0).all()  # the last channel holds no data ...
     assert np.isnan(row["y"][:, -1]).all()  # ... and the master's VALIDMIN (200 eV) masks it
     valid = (energy >= 200.0) & (energy <= 6000.0)
@@ -321,18 +328,17 @@ def test_a_missing_depend_1_without_a_fallback_names_variable_and_reference(
     tmp_path: Path,
 ) -> None:
     path = daily_cdf(tmp_path, 0, n_time=100, n_energy=8)
-    cdf = cdflib.CDF(str(path))
     spec = {"Dim_Sizes": [8], "Data_Type": 21}
-    flux_attrs = dict(cdf.varattsget("eflux"), DEPEND_1="energy_good")
-    epoch = cdf.varget("Epoch")
+    with _opened(str(path)) as cdf:
+        flux_attrs = dict(cdf.varattsget("eflux"), DEPEND_1="energy_good")
+    epoch, eflux, energy = read(path, "Epoch", "eflux", "energy")
     variables: list[Any] = [
         ({"Variable": "Epoch", "Data_Type": TT2000}, {}, epoch),
-        ({"Variable": "eflux", **spec}, flux_attrs, cdf.varget("eflux")),
+        ({"Variable": "eflux", **spec}, flux_attrs, eflux),
         # Two support variables of that shape: no guessing.
-        ({"Variable": "energy", **spec}, {"UNITS": "eV"}, cdf.varget("energy")),
-        ({"Variable": "energy_2", **spec}, {"UNITS": "eV"}, cdf.varget("energy")),
+        ({"Variable": "energy", **spec}, {"UNITS": "eV"}, energy),
+        ({"Variable": "energy_2", **spec}, {"UNITS": "eV"}, energy),
     ]
-    del cdf
     broken = write_cdf(tmp_path / "broken_20200101_v01.cdf", variables)
     run = render_archive(broken, tmp_path / "plots", executor="serial", **FAST)
     assert statuses(run) == {f"{broken.name}:/": "error"}
