@@ -38,6 +38,7 @@ prints) go to this module's logger, never to the terminal.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import logging
 import os
@@ -158,7 +159,13 @@ def _opened(path: str) -> Iterator[Any]:
     import cdflib
 
     with _quiet(path):
-        cdf = cdflib.CDF(path)
+        try:
+            cdf = cdflib.CDF(path)
+        except BaseException:
+            # A file cdflib gave up on stays open inside its half-made object: collect it
+            # here, where its warning of an unclosed file goes to the log.
+            gc.collect()
+            raise
         try:
             yield cdf
         finally:
