@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,19 +42,11 @@ def _writable(value: Any) -> Any:
     return value
 
 
-@contextlib.contextmanager
-def opened(cdf: Path) -> Iterator[Any]:
-    """``cdflib.CDF(cdf)``, its file closed on leaving (cdflib leaves it to the collector)."""
-    import cdflib
+def opened(cdf: Path) -> contextlib.AbstractContextManager[Any]:
+    """``cdflib.CDF(cdf)``, quiet, its file closed on leaving."""
+    from batch_multi_plot_spectrogram.stores._cdf import _opened
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        raw = cdflib.CDF(str(cdf))
-    try:
-        yield raw
-    finally:
-        handle = getattr(raw, "_f", None)
-        if handle is not None:
-            handle.close()
+    return _opened(str(cdf))
 
 
 def read_raw(cdf: Path, name: str) -> Any:

@@ -17,8 +17,8 @@ from batch_multi_plot_spectrogram.stores import find_stores, read_groups, store_
 from store_factories import bytes_read, spectrogram_group, write_store
 
 WHAT_TO_PASS = (
-    "Pass a directory holding Zarr stores (*.zarr) or NetCDF files (*.nc, *.nc4, *.h5), "
-    "or one such store."
+    "Pass a directory holding Zarr stores (*.zarr), NetCDF files (*.nc, *.nc4, *.h5) or CDF "
+    "files (*.cdf), or one such store."
 )
 
 
@@ -80,8 +80,8 @@ def test_directory_without_stores(tmp_path: Path) -> None:
         find_stores(tmp_path / "empty")
     assert str(info.value) == (
         f"No stores found under {str(tmp_path / 'empty')!r}: it holds none of Zarr stores "
-        "(*.zarr) or NetCDF files (*.nc, *.nc4, *.h5). Point to the archive directory that "
-        "holds them."
+        "(*.zarr), NetCDF files (*.nc, *.nc4, *.h5) or CDF files (*.cdf). Point to the archive "
+        "directory that holds them."
     )
 
 

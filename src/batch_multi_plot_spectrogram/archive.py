@@ -26,6 +26,7 @@ from .batch.executors import make_executor
 from .errors import (
     ConfigError,
     DiskFullError,
+    NoDataError,
     SettingError,
     SpectrogramError,
     StoreError,
@@ -677,6 +678,8 @@ def check_archive(
                 try:
                     _, ds = plan_group(store, meta.path, config=config)
                     ds.close()
+                except NoDataError:
+                    pass  # nothing to plot (a master CDF without records) is no problem
                 except Exception as exc:  # a group that cannot be opened: its problem
                     found.append(_store_failure(store, exc))
             problems.extend(_problem(exc, store, meta.path) for exc in found)

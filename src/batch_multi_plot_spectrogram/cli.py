@@ -1,4 +1,4 @@
-"""The command line: ``batch-spectrograms render | validate | list``.
+"""The command line: ``batch-spectrograms render | ingest | validate | list``.
 
 Argument parsing, messages and exit codes only: the work is done by the library's
 archive runner (:mod:`.archive`). Option values are checked by the options' own
@@ -55,6 +55,7 @@ FLAGS = {
     "item_timeout": "--item-timeout",
     "flush_batch_size": "--flush-batch-size",
     "log_flush_batch_size": "--log-flush-batch-size",
+    "group_by": "--group-by",
 }
 
 
@@ -204,7 +205,7 @@ def _verbose_option(fn: Any) -> Any:
 @click.version_option(package_name="batch_multi_plot_spectrogram")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int) -> None:
-    """Multi-row spectrogram figures from archives of Zarr and NetCDF stores."""
+    """Multi-row spectrogram figures from archives of CDF, NetCDF and Zarr stores."""
     ctx.obj = {"verbose": verbose}
 
 
@@ -241,6 +242,20 @@ def _summary(run: Any, stopped: str | None) -> None:
     )
     for path in run.logs:
         click.echo(f"log: {shown(path)}", err=True)
+
+
+def _parse_masters(values: tuple[str, ...]) -> dict[str, str]:
+    masters: dict[str, str] = {}
+    for value in values:
+        pattern, sep, path = value.partition("=")
+        if not sep or not pattern.strip() or not path.strip():
+            raise click.BadParameter(
+                f"expected SOURCE=MASTER.cdf (a logical source or a glob on file names, then "
+                f"the master CDF). Got {value!r} instead.",
+                param_hint="--master",
+            )
+        masters[pattern.strip()] = path.strip()
+    return masters
 
 
 def _dry_run(plan: Any) -> None:
@@ -315,6 +330,13 @@ def _dry_run(plan: Any) -> None:
     show_default=True,
     help="File format of the figures.",
 )
+@click.option(
+    "--master",
+    "masters",
+    multiple=True,
+    metavar="SOURCE=MASTER.cdf",
+    help="Use this master CDF for a logical source (or a glob on CDF file names); repeatable.",
+)
 @click.option("--dry-run", is_flag=True, help="List what would be rendered, render nothing.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this dask scheduler.")
 @click.option(
@@ -337,6 +359,7 @@ def render(
     y_scale: str | None,
     z_scale: str | None,
     output_format: str,
+    masters: tuple[str, ...],
     dry_run: bool,
     scheduler: str | None,
     cluster: str | None,
@@ -346,6 +369,11 @@ def render(
     from .archive import plan_archive, render_archive
     from .batch.executors import usable_cores
     from .metadata import load_config
+    from .stores import CDFBackend, register_backend
+
+    if masters:
+        # Each item carries its backend to the workers, and with it these masters.
+        register_backend(CDFBackend(_parse_masters(masters)))
 
     verbose = _verbosity(sub_verbose)
     if scheduler and cluster:
@@ -454,6 +482,104 @@ def _report(run: Any, stopped: str | None = None) -> None:
     for sentence in run.unsaved:
         _fail(sentence)
     _summary(run, stopped)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "store",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The store to write: STORE.zarr (Zarr) or STORE.nc (NetCDF-4).",
+)
+@click.option(
+    "--group-by",
+    default="day",
+    type=_OptionValue("group_by", "day|file"),
+    show_default=True,
+    help="One group per day (<source>/<YYYY-MM-DD>, the newest version) or per file.",
+)
+@click.option(
+    "--master",
+    "masters",
+    multiple=True,
+    metavar="SOURCE=MASTER.cdf",
+    help="Use this master CDF for a logical source (or a glob on file names); repeatable.",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Worker processes (default: all cores)."
+)
+@click.option(
+    "--item-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Fail a file that takes longer than this many seconds.",
+)
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this dask scheduler.")
+@_verbose_option
+def ingest(
+    sources: tuple[Path, ...],
+    store: Path,
+    group_by: str,
+    masters: tuple[str, ...],
+    workers: int | None,
+    item_timeout: float | None,
+    scheduler: str | None,
+    sub_verbose: int,
+) -> None:
+    """Ingest the CDF files of SOURCES (files or folders) into one Zarr or NetCDF store.
+
+    Each file becomes one group, its master CDF applied; a file already ingested and
+    unchanged is skipped, a changed one replaced. Render the store with `render`.
+    """
+    from .batch.executors import usable_cores
+    from .ingest import ingest_cdf
+
+    _verbosity(sub_verbose)
+    if workers is not None and scheduler:
+        raise click.UsageError("--workers applies to local runs; the scheduler's are its own.")
+    if item_timeout is not None and scheduler:
+        raise click.UsageError("--item-timeout applies to local worker processes only.")
+    where = (
+        f"the dask scheduler at {scheduler}"
+        if scheduler
+        else f"{workers or usable_cores()} local worker process(es)"
+    )
+    click.echo(shown(f"ingesting into {store} on {where}"), err=True)
+    interrupted = False
+    try:
+        run = ingest_cdf(
+            list(sources),
+            store,
+            group_by=group_by,
+            masters=_parse_masters(masters),
+            max_workers=workers,
+            item_timeout=item_timeout,
+            scheduler_address=scheduler,
+        )
+    except KeyboardInterrupt as stopped:
+        if not hasattr(stopped, "run"):
+            sys.exit(EXIT_INTERRUPTED)
+        run, interrupted = stopped.run, True
+    except SpectrogramError as exc:
+        _fail(_message(exc))
+        sys.exit(EXIT_USAGE)
+    for source, status in run.statuses.items():
+        if status == "error":
+            _fail(f"{source}: {run.messages[source]}")
+    counts = run.counts()
+    click.echo(
+        f"{'interrupted: ' if interrupted else ''}written {counts['written']}, skipped "
+        f"{counts['skipped']}, no_data {counts['no_data']}, error {counts['error']} in "
+        f"{run.seconds:.1f} s",
+        err=True,
+    )
+    if run.log is not None:
+        click.echo(f"log: {shown(run.log)}", err=True)
+    if interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_FAILED if counts["error"] else EXIT_OK)
 
 
 @cli.command()

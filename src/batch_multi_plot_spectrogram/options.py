@@ -46,6 +46,7 @@ __all__ = [
     "parse_collapse",
     "parse_collapse_axis",
     "parse_colormap",
+    "parse_group_by",
     "parse_name",
     "parse_names",
     "parse_number",
@@ -413,6 +414,19 @@ def parse_output_format(value: object, origin: Origin) -> str:
     raise origin.fail(f"one of {names}", value)
 
 
+#: How ingest names the group of each CDF file.
+GROUP_BY: tuple[str, ...] = ("day", "file")
+
+
+def parse_group_by(value: object, origin: Origin) -> str:
+    """How ingest names groups: ``"day"`` or ``"file"`` (any case)."""
+    plain = _single(value)
+    if isinstance(plain, str) and plain.strip().lower() in GROUP_BY:
+        return plain.strip().lower()
+    names = ", ".join(repr(name) for name in GROUP_BY)
+    raise origin.fail(f"one of {names}", value)
+
+
 # ---------------------------------------------------------------------------------------
 # The table
 # ---------------------------------------------------------------------------------------
@@ -669,6 +683,14 @@ OPTIONS: tuple[Option, ...] = (
         False,
         _ARGUMENT,
         "ignore recorded progress and render everything",
+    ),
+    Option(
+        "group_by",
+        "run",
+        parse_group_by,
+        "day",
+        _ARGUMENT,
+        "ingest: one group per day (<source>/<YYYY-MM-DD>) or per file (its name)",
     ),
     Option(
         "install_signal_handlers",

@@ -118,12 +118,13 @@ def _first_text(value: Any) -> str | None:
 
 
 def _store_title(attrs: Mapping[str, Any]) -> str | None:
-    """What a store holds: CF ``title``, else ISTP ``Source_name`` and ``Descriptor`` in
-    their short forms (before ``>``: ``"MMS1 DES"``), else ISTP
-    ``Logical_source_description``."""
-    title = _first_text(attrs.get("title"))
-    if title:
-        return title
+    """What a store holds: CF ``title``, else its ISTP names (:func:`_istp_title`)."""
+    return _first_text(attrs.get("title")) or _istp_title(attrs)
+
+
+def _istp_title(attrs: Mapping[str, Any]) -> str | None:
+    """ISTP ``Source_name`` and ``Descriptor`` in their short forms (before ``>``:
+    ``"MMS1 DES"``), else ``Logical_source_description``."""
     names = [_first_text(attrs.get(k)) for k in ("Source_name", "Descriptor")]
     short = " ".join(n.split(">")[0].strip() for n in names if n)
     return short or _first_text(attrs.get("Logical_source_description"))
@@ -148,6 +149,8 @@ def _figure_options(meta: GroupMeta, ov: Overrides) -> tuple[dict[str, Any], str
         root = meta.root_attrs if meta.path != "/" else meta.attrs
         named = _store_title(root)
         base = f"{named}: {meta.path}" if named and meta.path != "/" else named or meta.path
+        if meta.path != "/" and (own := _istp_title(meta.attrs)):
+            base = own  # a group that names its own source (one CDF file per group)
         base = format_codes(base)
         out["figure_title"] = base
     lines = ov.figure("vertical_lines")

@@ -336,6 +336,13 @@ class _Rules:
                 "rows."
             )
         time_dim = self.time_dim(var)
+        depend0 = var.text("DEPEND_0")
+        if time_dim is None and depend0 is not None and depend0 not in self.meta.variables:
+            raise StoreError(
+                f"{where}: attribute DEPEND_0 names {depend0!r}, which is not a variable of "
+                "the group, so its records have no time. Fix the attribute or add the "
+                "variable."
+            )
         if time_dim is None:
             raise StoreError(
                 f"{where}: none of its dimensions {var.dims} has a time coordinate. "

@@ -1,8 +1,8 @@
 """Stores: the formats an archive may hold, in one table, and finding them.
 
-Each format is one :class:`StoreBackend` in :data:`BACKENDS` (Zarr and NetCDF are
+Each format is one :class:`StoreBackend` in :data:`BACKENDS` (Zarr, NetCDF and CDF are
 registered here). This package is the only code that imports a format's library (zarr,
-h5py, netCDF4); the rest of the package reaches stores through the functions below.
+h5py, netCDF4, cdflib); the rest of the package reaches stores through the functions below.
 
 To add a format, write a :class:`StoreBackend` and register it::
 
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError, StoreNotFoundError
+from ._cdf import CDFBackend
 from ._contract import GroupMeta, StoreBackend, VariableMeta
 from ._netcdf import NetCDFBackend
 from ._zarr import ZarrBackend
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKENDS",
+    "CDFBackend",
     "GroupMeta",
     "StoreBackend",
     "VariableMeta",
@@ -65,6 +67,7 @@ def register_backend(backend: StoreBackend) -> StoreBackend:
 
 register_backend(ZarrBackend())
 register_backend(NetCDFBackend())
+register_backend(CDFBackend())
 
 
 def _formats() -> str:
