@@ -202,7 +202,7 @@ class _Run:
                 self.executor.stop(list(self.pending))
             self.executor.close(stopping=stopping)
             self._collect_finished()
-            self.recorder.save_all()
+            self.recorder.finish()
             self._summarise(outcome)
         finally:
             self.guard.restore()
@@ -433,6 +433,7 @@ def run_batch(
     totals: Sequence[int] | None = None,
     refuse: Literal["raise", "skip"] = "raise",
     observer: RunObserver | None = None,
+    previews: bool = False,
 ) -> RunReport:
     """Run items of one or more ledgers through one executor (arguments checked already).
 
@@ -457,8 +458,11 @@ def run_batch(
         What a ledger that cannot be opened does: stop the run (``"raise"``) or be left
         out, with the reason in :attr:`RunReport.refused` (``"skip"``).
     observer
-        Told of every recorded item and every save (see
+        Told of every recorded item, every save and the end of the run (see
         :class:`~._recording.RunObserver`).
+    previews
+        Have workers write each item's thumbnail and record beside its figure (see
+        :mod:`._previews`).
 
     Raises
     ------
@@ -476,7 +480,7 @@ def run_batch(
         ledgers=opened,
         executor=executor,
         shipment=shipment,
-        planner=Planner(shipment, options.output_format, output_name_fn),
+        planner=Planner(shipment, options.output_format, output_name_fn, previews=previews),
         item_timeout=item_timeout,
         recorder=Recorder(
             opened,

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import SettingError
 from ._keys import item_key, output_path
+from ._previews import preview_paths
 from ._recording import Ledger
 from ._shipping import Shipment
 from ._tasks import ItemTask, Status
@@ -67,14 +68,22 @@ class Planner:
     output_name_fn
         Names an item's output file relative to its ledger's folder (default: the key's
         safe file name and the format's suffix).
+    previews
+        Ask workers for each item's thumbnail and record (see :mod:`._previews`).
     """
 
     def __init__(
-        self, shipment: Shipment, output_format: str, output_name_fn: Callable[[str], Any] | None
+        self,
+        shipment: Shipment,
+        output_format: str,
+        output_name_fn: Callable[[str], Any] | None,
+        *,
+        previews: bool = False,
     ) -> None:
         self.shipment = shipment
         self.output_format = output_format
         self.output_name_fn = output_name_fn
+        self.previews = previews
         self._paths: dict[int, dict[Path, str]] = {}
 
     def plan(self, ledger: Ledger, index: int, item: Any, pending: set[str]) -> Decision:
@@ -100,6 +109,10 @@ class Planner:
                         f"{other!r} already uses; it must give each item its own path."
                     ),
                 )
+        thumbnail = record = None
+        if self.previews:
+            previews = preview_paths(ledger.spec.output_dir, path, self.output_format)
+            thumbnail, record = str(previews.thumbnail), str(previews.record)
         task = ItemTask(
             index=index,
             key=key,
@@ -107,5 +120,7 @@ class Planner:
             output_path=str(path),
             functions_digest=self.shipment.digest,
             functions=self.shipment.blob,
+            thumbnail_path=thumbnail,
+            record_path=record,
         )
         return Submit(task, missing=recorded == "ok")
