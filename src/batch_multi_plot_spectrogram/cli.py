@@ -1,4 +1,4 @@
-"""The command line: ``batch-spectrograms render | validate | list``.
+"""The command line: ``batch-spectrograms render | validate | list | gallery``.
 
 Argument parsing, messages and exit codes only: the work is done by the library's
 archive runner (:mod:`.archive`). Option values are checked by the options' own
@@ -140,7 +140,7 @@ _config = click.option(
 )
 
 
-def _summary(run: Any, interrupted: bool) -> None:
+def _summary(run: Any, interrupted: bool, gallery: Path | None = None) -> None:
     counts = run.counts()
     done = sum(counts.values())
     rate = done / run.seconds if run.seconds > 0 else 0.0
@@ -152,6 +152,8 @@ def _summary(run: Any, interrupted: bool) -> None:
         + f" in {run.seconds:.1f} s ({rate:.2f} items/s)",
         err=True,
     )
+    if gallery is not None and gallery.exists():
+        click.echo(f"gallery: {gallery}", err=True)
     for path in run.logs:
         click.echo(f"log: {path}", err=True)
 
@@ -227,6 +229,11 @@ def _dry_run(plan: Any) -> None:
     show_default=True,
     help="File format of the figures.",
 )
+@click.option(
+    "--no-gallery",
+    is_flag=True,
+    help="Write no thumbnails and no OUTPUT/index.html (the gallery of the run).",
+)
 @click.option("--dry-run", is_flag=True, help="List what would be rendered, render nothing.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this dask scheduler.")
 @click.option(
@@ -248,11 +255,16 @@ def render(
     y_scale: str | None,
     z_scale: str | None,
     output_format: str,
+    no_gallery: bool,
     dry_run: bool,
     scheduler: str | None,
     cluster: str | None,
 ) -> None:
-    """Render every item of every store under ARCHIVE into OUTPUT."""
+    """Render every item of every store under ARCHIVE into OUTPUT.
+
+    OUTPUT/index.html then shows every item with its thumbnail and status (open it in a
+    browser; --no-gallery skips it).
+    """
     from .archive import plan_archive, render_archive
     from .batch.executors import usable_cores
     from .metadata import load_config
@@ -294,6 +306,7 @@ def render(
         "scheduler_address": scheduler,
         "flush_batch_size": flush_batch_size,
         "log_flush_batch_size": log_flush_batch_size,
+        "gallery": not no_gallery,
     }
     interrupted = False
     try:
@@ -323,7 +336,9 @@ def render(
         _fail(_message(problem.error))
     for problem in run.refused:
         _fail(_message(problem.error))
-    _summary(run, interrupted)
+    from .gallery import PAGE_NAME
+
+    _summary(run, interrupted, None if no_gallery else run.plan.output / PAGE_NAME)
     if interrupted:
         sys.exit(EXIT_INTERRUPTED)
     if run.refused:
@@ -373,6 +388,36 @@ def list_items(archive: Path, config_path: str | None, progress_dir: Path | None
     for problem in plan.unreadable:
         _fail(_message(problem.error))
     sys.exit(EXIT_FAILED if plan.unreadable else EXIT_OK)
+
+
+@cli.command()
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option(
+    "--no-thumbnails",
+    is_flag=True,
+    help="Do not make missing thumbnails of PNG figures (each means reading the figure).",
+)
+def gallery(output: Path, no_thumbnails: bool) -> None:
+    """Rebuild OUTPUT/index.html from the files in OUTPUT.
+
+    For runs made before galleries existed, or after output folders were copied or
+    merged: items are found from their records in .thumbs folders, the previous index and
+    the figures themselves.
+    """
+    from .gallery import PAGE_NAME, rebuild_gallery
+
+    try:
+        document = rebuild_gallery(output, make_thumbnails=not no_thumbnails)
+    except SpectrogramError as exc:
+        _fail(_message(exc))
+        sys.exit(EXIT_USAGE)
+    except OSError as exc:
+        _fail(f"cannot write into {str(output)!r}: {exc.strerror or exc}.")
+        sys.exit(EXIT_USAGE)
+    counts = document["counts"]
+    shown = ", ".join(f"{counts[name]} {name}" for name in counts if counts[name])
+    click.echo(f"{len(document['items'])} item(s){': ' + shown if shown else ''}", err=True)
+    click.echo(f"gallery: {output / PAGE_NAME}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:
