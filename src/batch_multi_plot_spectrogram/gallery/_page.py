@@ -329,7 +329,9 @@ _SCRIPT = """
       image.src = encodePath(pdf ? it.thumb : it.figure);
       image.alt = it.group;
       image.hidden = false;
-      message.hidden = true;
+      message.className = "";
+      message.textContent = "The thumbnail of a PDF: open the figure file to see the PDF.";
+      message.hidden = !pdf;
     } else {
       image.removeAttribute("src");
       image.hidden = true;
