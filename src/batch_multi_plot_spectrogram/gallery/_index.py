@@ -100,11 +100,8 @@ class Gallery:
 
     def state(self) -> str:
         """``complete`` when no entry is pending, else ``incomplete``."""
-        return (
-            "incomplete"
-            if any(e["status"] == "pending" for e in self.entries.values())
-            else ("complete")
-        )
+        pending = any(e["status"] == "pending" for e in self.entries.values())
+        return "incomplete" if pending else "complete"
 
     def document(self, *, title: str, state: str) -> dict[str, Any]:
         """The index as a JSON-ready dict."""
@@ -404,9 +401,8 @@ def rebuild_gallery(
     folder = Path(os.fspath(out))
     if not folder.is_dir():
         what = "does not exist" if not folder.exists() else "is not a folder"
-        error = SettingError(
+        raise SettingError(
             f"{str(folder)!r} {what}. Pass the output folder of a run (the -o of render)."
         )
-        raise error
     gallery = scan_output(folder, make_thumbnails=make_thumbnails)
     return write_gallery(folder, gallery)
