@@ -8,12 +8,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from PIL import Image
 
 from batch_multi_plot_spectrogram.options import FigureOptions
 from batch_multi_plot_spectrogram.render import THUMBNAIL_WIDTH, render_figure
 from batch_multi_plot_spectrogram.render import _figure as figure_module
-from batch_multi_plot_spectrogram.render._thumbnail import thumbnail_from_png
+from batch_multi_plot_spectrogram.render._thumbnail import (
+    thumbnail_from_canvas,
+    thumbnail_from_png,
+)
 
 T0 = 946684800.0  # 2000-01-01T00:00:00Z
 
@@ -34,15 +39,24 @@ def rgb(data: bytes) -> np.ndarray:
         return np.asarray(image.convert("RGB")).astype(np.int16)
 
 
-def test_png_thumbnail_is_the_figure_shrunk_without_a_second_draw(monkeypatch) -> None:
-    options = FigureOptions.parse({"output_format": "png"})
-    render_figure(rows(), options)  # the reusable figure exists: the next call refills it
+@pytest.mark.parametrize(
+    ("n_rows", "extra"),
+    [(2, {}), (4, {"vertical_lines": [T0 + 600.0], "zoom_duration_minutes": 10})],
+    ids=["two-rows", "four-rows-and-zoom"],
+)
+def test_png_thumbnail_is_the_figure_shrunk_without_a_second_draw(
+    monkeypatch, n_rows: int, extra: dict[str, Any]
+) -> None:
+    options = FigureOptions.parse({"output_format": "png", **extra})
+    datasets = (rows() + rows(seed=2))[:n_rows]
+    render_figure(datasets, options)  # the reusable figure exists: the next call refills it
 
     def no_second_draw(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("a PNG's thumbnail must not draw the figure again")
+        raise AssertionError("a PNG's thumbnail must neither draw nor decode the figure")
 
     monkeypatch.setattr(figure_module, "thumbnail_from_figure", no_second_draw)
-    figure = render_figure(rows(seed=1), options, thumbnail_width=THUMBNAIL_WIDTH)
+    monkeypatch.setattr(figure_module, "thumbnail_from_png", no_second_draw)
+    figure = render_figure(datasets, options, thumbnail_width=THUMBNAIL_WIDTH)
     thumbnail = figure.thumbnail
     assert thumbnail is not None
     with Image.open(io.BytesIO(figure.data)) as full:
@@ -54,6 +68,18 @@ def test_png_thumbnail_is_the_figure_shrunk_without_a_second_draw(monkeypatch) -
     # Taken from the canvas's pixels, it is exactly the thumbnail of the PNG file.
     assert np.array_equal(rgb(thumbnail.data), rgb(thumbnail_from_png(figure.data).data))
     assert len(thumbnail.data) < len(figure.data) / 2
+
+
+def test_the_canvas_is_used_when_its_size_was_rounded_down() -> None:
+    # 11.999... inches at 150 dpi: the canvas is int(1799.99...) = 1799 pixels high.
+    fig = Figure(figsize=(12.0, 12.0 - 2e-15), dpi=150)
+    FigureCanvasAgg(fig)
+    fig.add_subplot().plot([0, 1], [0, 1])
+    data = io.BytesIO()
+    fig.savefig(data, format="png", dpi=fig.dpi)
+    thumbnail = thumbnail_from_canvas(fig, width=120)
+    assert thumbnail is not None
+    assert np.array_equal(rgb(thumbnail.data), rgb(thumbnail_from_png(data.getvalue(), 120).data))
 
 
 @pytest.mark.parametrize("output_format", ["pdf", "svg"])

@@ -90,16 +90,17 @@ def thumbnail_from_png(data: bytes, width: int = THUMBNAIL_WIDTH) -> Thumbnail:
 def thumbnail_from_canvas(fig: Figure, width: int = THUMBNAIL_WIDTH) -> Thumbnail | None:
     """A thumbnail of the pixels a figure's Agg canvas holds from its last draw (by
     ``savefig(format="png")`` at the figure's dpi), or None when the canvas holds no such
-    picture (another canvas, or a buffer of another size)."""
+    picture (another canvas, or a draw at another size)."""
     canvas = fig.canvas
-    if not isinstance(canvas, FigureCanvasAgg) or getattr(canvas, "renderer", None) is None:
+    renderer = getattr(canvas, "renderer", None)
+    if not isinstance(canvas, FigureCanvasAgg) or renderer is None:
         return None
-    inches_wide, inches_high = fig.get_size_inches()
-    size = (int(inches_wide * fig.dpi), int(inches_high * fig.dpi))
-    buffer = canvas.buffer_rgba()
-    if (canvas.renderer.width, canvas.renderer.height) != size:
+    size = (int(renderer.width), int(renderer.height))
+    # The canvas sizes itself with int() of inches * dpi, which may land a pixel below.
+    expected = fig.get_size_inches() * fig.dpi
+    if abs(size[0] - expected[0]) >= 1 or abs(size[1] - expected[1]) >= 1:
         return None
-    image = Image.frombuffer("RGBA", size, buffer, "raw", "RGBA", 0, 1)
+    image = Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     return _encode(_shrink(image, width))
 
 
