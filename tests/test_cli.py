@@ -330,9 +330,19 @@ def test_render_writes_exactly_one_png_per_group_with_spectrograms(
         + [f"{MMS}/root.png"]
     )
     assert pngs(rendered_sample.out) == expected
-    # Nothing else is left in the output folder (no temporary files).
+    # Nothing else is left in the output folder (no temporary files): the figures, and the
+    # gallery: its page and index, and each item's thumbnail (for a figure) and record.
+    gallery = ["gallery.js", "gallery.json", "index.html", f"{MMS}/.thumbs/root.jpg"]
+    gallery.append(f"{MMS}/.thumbs/root.json")
+    for store in (ZARR, NC):
+        gallery.extend(
+            f"{store}/.thumbs/{item}.{ext}" for item in FAST_ITEMS for ext in ("jpg", "json")
+        )
+        gallery.extend(f"{store}/.thumbs/{item}.json" for item in FAST_NO_DATA)
     files = [p for p in rendered_sample.out.rglob("*") if p.is_file()]
-    assert sorted(p.relative_to(rendered_sample.out).as_posix() for p in files) == expected
+    assert sorted(p.relative_to(rendered_sample.out).as_posix() for p in files) == sorted(
+        expected + gallery
+    )
 
 
 def test_render_records_progress_beside_each_store(rendered_sample: Rendered) -> None:
@@ -1007,3 +1017,128 @@ def test_sigint_stops_promptly_and_a_rerun_completes(big_archive: Path, target: 
     log = Path(f"{progress}.log").read_text("utf-8")
     finished = [line for line in log.splitlines() if "batch finished" in line]
     assert f"{30 - len(done)} ok, 0 no_data, 0 error, {len(done)} skipped" in finished[-1]
+
+
+# -- 8. the gallery -------------------------------------------------------------------------
+
+
+def gallery_of(out: Path) -> dict[str, Any]:
+    document = json.loads((out / "gallery.json").read_text(encoding="ascii"))
+    assert isinstance(document, dict)
+    return document
+
+
+def statuses_in(document: dict[str, Any]) -> dict[str, str]:
+    return {f"{e['store']}:{e['group']}": e["status"] for e in document["items"]}
+
+
+def test_render_writes_the_gallery_and_says_where(rendered_sample: Rendered) -> None:
+    out = rendered_sample.out
+    document = gallery_of(out)
+    assert document["state"] == "complete"
+    assert document["counts"] == {"ok": 7, "no_data": 4, "error": 0, "pending": 0}
+    lines = rendered_sample.result.stderr.splitlines()
+    assert f"gallery: {out / 'index.html'}" in lines
+    for entry in document["items"]:
+        if entry["status"] == "ok":
+            assert (out / entry["thumb"]).is_file()
+
+
+def test_no_gallery_renders_figures_only(tmp_path: Path) -> None:
+    archive = small_archive(tmp_path / "archive")
+    out = tmp_path / "plots"
+    result = run_cli("render", archive, "-o", out, "--workers", "1", "--no-gallery")
+    assert result.returncode == 0, shows(result)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "small.zarr",
+        "small.zarr/orbit_a.png",
+    ]
+    assert "gallery:" not in result.stderr
+
+
+def test_gallery_command_rebuilds_the_page_of_a_copied_folder(
+    rendered_sample: Rendered, tmp_path: Path
+) -> None:
+    copied = tmp_path / "copied"
+    shutil.copytree(rendered_sample.out, copied)
+    for name in ("index.html", "gallery.json", "gallery.js"):
+        (copied / name).unlink()
+    result = run_cli("gallery", copied)
+    assert result.returncode == 0, shows(result)
+    assert "11 item(s): 7 ok, 4 no_data" in result.stderr
+    assert f"gallery: {copied / 'index.html'}" in result.stderr
+    assert statuses_in(gallery_of(copied)) == statuses_in(gallery_of(rendered_sample.out))
+    assert (copied / "index.html").is_file()
+
+
+@pytest.mark.parametrize("what", ["missing", "file"])
+def test_gallery_of_no_folder_exits_2(tmp_path: Path, what: str) -> None:
+    target = tmp_path / what
+    if what == "file":
+        target.write_text("not a folder\n", encoding="utf-8")
+    result = run_cli("gallery", target)
+    assert result.returncode == 2, shows(result)
+    reason = "does not exist" if what == "missing" else "is not a folder"
+    assert f"error: {str(target)!r} {reason}." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_interrupted_run_leaves_a_true_gallery_and_a_rerun_completes_it(
+    big_archive: Path,
+) -> None:
+    out = big_archive.parent / "plots"
+    progress = big_archive / "many.zarr.progress.json"
+    proc = start_cli("render", big_archive, "-o", out, "--workers", "1", "--flush-batch-size", "2")
+    seen, stderr = interrupt_when(proc, lambda: len(pngs(out)) >= 3 or None)
+    assert seen is not None, stderr
+    assert proc.returncode == 130, stderr
+    document = gallery_of(out)
+    done = set(progress_of(progress)["completed_items"])
+    assert 1 <= len(done) < 30
+    assert document["state"] == "incomplete"
+    assert statuses_in(document) == {
+        f"many.zarr:orbit_{i:02d}": "ok" if f"orbit_{i:02d}" in done else "pending"
+        for i in range(30)
+    }
+    for entry in document["items"]:
+        if entry["status"] == "ok":
+            assert (out / entry["thumb"]).is_file()
+
+    rerun = run_cli("render", big_archive, "-o", out, "--workers", "1")
+    assert rerun.returncode == 0, shows(rerun)
+    document = gallery_of(out)
+    assert document["state"] == "complete"
+    assert set(statuses_in(document).values()) == {"ok"}
+    assert all((out / e["thumb"]).is_file() for e in document["items"])
+
+
+def test_a_killed_run_leaves_a_whole_gallery_that_the_folder_can_rebuild(
+    big_archive: Path,
+) -> None:
+    out = big_archive.parent / "plots"
+    proc = start_cli("render", big_archive, "-o", out, "--workers", "1", "--flush-batch-size", "1")
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if (out / "gallery.json").exists() and len(pngs(out)) >= 4:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)  # no handler, no clean-up: a power cut
+        proc.communicate(timeout=30)
+    finally:
+        stop(proc)
+    killed = gallery_of(out)  # whole: written atomically
+    assert killed["state"] == "running"
+    assert len(killed["items"]) == 30
+    for entry in killed["items"]:
+        if entry["status"] == "ok":
+            assert (out / entry["thumb"]).is_file() and (out / entry["figure"]).is_file()
+    result = run_cli("gallery", out)
+    assert result.returncode == 0, shows(result)
+    rebuilt = statuses_in(gallery_of(out))
+    # The records tell at least what the last index did, and every figure on disk is in.
+    assert {k for k, v in statuses_in(killed).items() if v == "ok"} <= {
+        k for k, v in rebuilt.items() if v == "ok"
+    }
+    assert {f"many.zarr:{Path(p).stem}" for p in pngs(out)} <= set(rebuilt)

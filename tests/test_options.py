@@ -103,10 +103,20 @@ def test_every_argument_of_generic_batch_plot_that_is_an_option_is_in_the_table(
         "vertical_lines_fn",
         "title_fn",
     }
+    # gallery is an option of archive runs: generic_batch_plot writes figures only.
     assert parameters - not_options == {o.name for o in options_where("argument")} - {
         "figure_title",
         "group_by",  # an argument of ingest_cdf only
+        "gallery",
     }
+
+
+def test_archive_run_options_take_the_table_defaults() -> None:
+    from batch_multi_plot_spectrogram import render_archive
+
+    parameters = inspect.signature(render_archive).parameters
+    for name in ("gallery", "flush_batch_size", "ignore_progress_json", "install_signal_handlers"):
+        assert parameters[name].default == option(name).default, name
 
 
 def test_one_validator_speaks_for_each_origin() -> None:

@@ -29,6 +29,7 @@ EXPECTED_ALL = [
     "list_archive",
     "make_spectrogram",
     "plan_archive",
+    "rebuild_gallery",
     "render_archive",
 ]
 

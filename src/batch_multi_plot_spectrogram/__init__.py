@@ -8,10 +8,13 @@ The public surface:
 - :func:`generic_batch_plot`: render many items, resumably, in parallel.
 - :func:`render_archive`: render every group of every store of an archive; with
   :func:`plan_archive`, :func:`list_archive` and :func:`check_archive` beside it.
+- :func:`rebuild_gallery`: make ``OUT/index.html``, the page to browse a run's figures
+  with their status, again from the output folder alone.
 
 Subpackages show the flow: ``stores`` (one backend per format), ``metadata`` (from a
 group to dataset dicts), ``render`` (numpy in, figure out), ``batch`` (the batch core and
-its executors); ``options`` holds every option once, ``errors`` every exception.
+its executors), ``gallery`` (the page of a run); ``options`` holds every option once,
+``errors`` every exception.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from .render import (
 if TYPE_CHECKING:  # loaded lazily at run time: see __getattr__
     from .archive import check_archive, list_archive, plan_archive, render_archive
     from .batch import generic_batch_plot
+    from .gallery import rebuild_gallery
 
 try:
     __version__ = version("batch_multi_plot_spectrogram")
@@ -68,6 +72,7 @@ __all__ = [
     "list_archive",
     "make_spectrogram",
     "plan_archive",
+    "rebuild_gallery",
     "render_archive",
 ]
 
@@ -79,6 +84,7 @@ _LAZY = {
     "plan_archive": ".archive",
     "list_archive": ".archive",
     "check_archive": ".archive",
+    "rebuild_gallery": ".gallery",
 }
 
 

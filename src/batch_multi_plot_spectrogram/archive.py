@@ -31,6 +31,7 @@ from .errors import (
     SpectrogramError,
     StoreError,
 )
+from .gallery import GalleryObserver, GalleryStore
 from .metadata import GroupLoader, PlotConfig, StoreItem, list_groups, load_config
 from .metadata._adapter import limit_problems, plan_group, plan_metadata
 from .metadata._conventions import METADATA_KEYS
@@ -413,6 +414,7 @@ def render_archive(
     progress_bar: bool | None = None,
     install_signal_handlers: bool = True,
     status_every: float | None = None,
+    gallery: bool = True,
 ) -> ArchiveRun:
     """Render every item of every store of an archive, resumably and in parallel.
 
@@ -445,6 +447,12 @@ def render_archive(
     status_every
         Without a progress bar, print a status line on stderr this often (seconds), for
         the logs of batch systems. Default: none.
+    gallery
+        Make the run browsable: workers write a thumbnail and a small record of each item
+        under ``output/<store label>/.thumbs/``, and ``output/index.html`` (with its index
+        ``gallery.json``) shows every item of the output folder with its status, rewritten
+        as progress is saved and when the run ends (see
+        :mod:`batch_multi_plot_spectrogram.gallery`).
 
     Returns
     -------
@@ -487,6 +495,7 @@ def render_archive(
             ("log_flush_batch_size", log_flush_batch_size),
             ("max_workers", max_workers),
             ("item_timeout", item_timeout),
+            ("gallery", gallery),
         )
     }
     checked = _config(config)
@@ -526,6 +535,9 @@ def render_archive(
     if progress_bar is None:
         progress_bar = sys.stderr is not None and sys.stderr.isatty()
     run = ArchiveRun(plan)
+    observer = None
+    if run_options["gallery"]:
+        observer = _gallery_observer(plan, ignore_progress=bool(ignore_progress_json))
     try:
         report = run_batch(
             _work(plan),
@@ -547,14 +559,55 @@ def render_archive(
             totals=[len(s.items) for s in plan.stores],
             refuse="skip",
             status_every=status_every,
+            observer=observer,
+            previews=observer is not None,
         )
     except (KeyboardInterrupt, DiskFullError) as stopped:
         done: RunReport | None = getattr(stopped, "report", None)
         if done is not None:
             # What was done travels with the exception, for the caller to report.
-            setattr(stopped, "run", _collect(plan, done, run))  # noqa: B010
+            collected = _collect(plan, done, run)
+            setattr(stopped, "run", collected)  # noqa: B010
+            _note_refused(observer, plan, collected)
         raise
-    return _collect(plan, report, run)
+    _collect(plan, report, run)
+    _note_refused(observer, plan, run)
+    return run
+
+
+def _gallery_observer(plan: ArchivePlan, *, ignore_progress: bool) -> GalleryObserver:
+    """The observer that keeps ``plan.output/index.html`` up to date during the run."""
+    stores = []
+    for store in plan.stores:
+        figures = {item.group: plan.output_path(store, item.group) for item in store.items}
+        standing: dict[str, str] = {}
+        if not ignore_progress:
+            try:
+                recorded = read_statuses(store.progress_path)
+            except SpectrogramError:
+                recorded = {}  # the run refuses the store and says why
+            # What the run will skip (see the batch's planning): the rest is pending.
+            standing = {
+                key: status
+                for key, status in recorded.items()
+                if key in figures
+                and (status == "no_data" or (status == "ok" and figures[key].exists()))
+            }
+        stores.append(
+            GalleryStore(store.label, store.output_dir, figures, standing, plan.output_format)
+        )
+    base = _base(plan.archive)
+    problems = [(store_label(p.store, base), p.message) for p in plan.unreadable]
+    return GalleryObserver(plan.output, stores, problems=problems)
+
+
+def _note_refused(observer: GalleryObserver | None, plan: ArchivePlan, run: ArchiveRun) -> None:
+    """Show the stores the run could not lock or use above the gallery, with the reason."""
+    if observer is None or not run.refused:
+        return
+    base = _base(plan.archive)
+    observer.add_problems((store_label(p.store, base), p.message) for p in run.refused)
+    observer.write(None)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The command line: ``batch-spectrograms render | ingest | validate | list``.
+"""The command line: ``batch-spectrograms render | ingest | validate | list | gallery``.
 
 Argument parsing, messages and exit codes only: the work is done by the library's
 archive runner (:mod:`.archive`). Option values are checked by the options' own
@@ -226,7 +226,7 @@ _config = click.option(
 )
 
 
-def _summary(run: Any, stopped: str | None) -> None:
+def _summary(run: Any, stopped: str | None, gallery: Path | None = None) -> None:
     counts = run.counts()
     done = counts["ok"] + counts["no_data"] + counts["error"]
     rate = done / run.seconds if run.seconds > 0 else 0.0
@@ -240,6 +240,8 @@ def _summary(run: Any, stopped: str | None) -> None:
         + f" in {run.seconds:.1f} s ({rate:.2f} items/s)",
         err=True,
     )
+    if gallery is not None and gallery.exists():
+        click.echo(f"gallery: {shown(gallery)}", err=True)
     for path in run.logs:
         click.echo(f"log: {shown(path)}", err=True)
 
@@ -337,6 +339,11 @@ def _dry_run(plan: Any) -> None:
     metavar="SOURCE=MASTER.cdf",
     help="Use this master CDF for a logical source (or a glob on CDF file names); repeatable.",
 )
+@click.option(
+    "--no-gallery",
+    is_flag=True,
+    help="Write no thumbnails and no OUTPUT/index.html (the gallery of the run).",
+)
 @click.option("--dry-run", is_flag=True, help="List what would be rendered, render nothing.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this dask scheduler.")
 @click.option(
@@ -360,12 +367,17 @@ def render(
     z_scale: str | None,
     output_format: str,
     masters: tuple[str, ...],
+    no_gallery: bool,
     dry_run: bool,
     scheduler: str | None,
     cluster: str | None,
     sub_verbose: int,
 ) -> None:
-    """Render every item of every store under ARCHIVE into OUTPUT."""
+    """Render every item of every store under ARCHIVE into OUTPUT.
+
+    OUTPUT/index.html then shows every item with its thumbnail and status (open it in a
+    browser; --no-gallery skips it).
+    """
     from .archive import plan_archive, render_archive
     from .batch.executors import usable_cores
     from .metadata import load_config
@@ -418,6 +430,7 @@ def render(
         # 30 s, for the logs of batch systems.
         "progress_bar": terminal and not verbose,
         "status_every": None if terminal else STATUS_SECONDS,
+        "gallery": not no_gallery,
     }
     stopped: str | None = None
     with _Terminate() as terminate:
@@ -447,7 +460,7 @@ def render(
                 except DiskFullError as full:
                     _fail(_message(full))
                     run = full.run  # type: ignore[attr-defined]
-                    _report(run)
+                    _report(run, None, _gallery_page(run, no_gallery))
                     sys.exit(EXIT_REFUSED)
                 finally:
                     terminate.rendering = False
@@ -459,7 +472,7 @@ def render(
             sys.exit(EXIT_USAGE)
     if terminate.received:
         stopped = "terminated"
-    _report(run, stopped)
+    _report(run, stopped, _gallery_page(run, no_gallery))
     if stopped is not None:
         click.echo(
             "Progress is saved: run the same command again to resume (finished items are "
@@ -474,14 +487,20 @@ def render(
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
-def _report(run: Any, stopped: str | None = None) -> None:
+def _gallery_page(run: Any, no_gallery: bool) -> Path | None:
+    from .gallery import PAGE_NAME
+
+    return None if no_gallery else Path(run.plan.output) / PAGE_NAME
+
+
+def _report(run: Any, stopped: str | None = None, gallery: Path | None = None) -> None:
     for problem in run.unreadable:
         _fail(_message(problem.error))
     for problem in run.refused:
         _fail(_message(problem.error))
     for sentence in run.unsaved:
         _fail(sentence)
-    _summary(run, stopped)
+    _summary(run, stopped, gallery)
 
 
 @cli.command()
@@ -630,6 +649,38 @@ def list_items(
     for problem in plan.unreadable:
         _fail(_message(problem.error))
     sys.exit(EXIT_FAILED if plan.unreadable else EXIT_OK)
+
+
+@cli.command()
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option(
+    "--no-thumbnails",
+    is_flag=True,
+    help="Do not make missing thumbnails of PNG figures (each means reading the figure).",
+)
+@_verbose_option
+def gallery(output: Path, no_thumbnails: bool, sub_verbose: int) -> None:
+    """Rebuild OUTPUT/index.html from the files in OUTPUT.
+
+    For runs made before galleries existed, or after output folders were copied or
+    merged: items are found from their records in .thumbs folders, the previous index and
+    the figures themselves.
+    """
+    from .gallery import PAGE_NAME, rebuild_gallery
+
+    _verbosity(sub_verbose)
+    try:
+        document = rebuild_gallery(output, make_thumbnails=not no_thumbnails)
+    except SpectrogramError as exc:
+        _fail(_message(exc))
+        sys.exit(EXIT_USAGE)
+    except OSError as exc:
+        _fail(f"cannot write into {str(output)!r}: {exc.strerror or exc}.")
+        sys.exit(EXIT_USAGE)
+    counts = document["counts"]
+    listed = ", ".join(f"{counts[name]} {name}" for name in counts if counts[name])
+    click.echo(f"{len(document['items'])} item(s){': ' + listed if listed else ''}", err=True)
+    click.echo(f"gallery: {shown(output / PAGE_NAME)}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -700,6 +700,14 @@ OPTIONS: tuple[Option, ...] = (
         _ARGUMENT,
         "handle SIGINT and SIGTERM for the length of the run",
     ),
+    Option(
+        "gallery",
+        "run",
+        parse_bool,
+        True,
+        _ARGUMENT,
+        "write thumbnails and OUT/index.html to browse an archive run",
+    ),
 )
 
 _BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}

@@ -225,6 +225,7 @@ class _Run:
                     self.report.unsaved.append(exc.reason)
                     if outcome is None:
                         outcome = exc
+            self.recorder.finish()
             self._summarise(outcome)
         finally:
             self.guard.restore()
@@ -489,6 +490,7 @@ def run_batch(
     refuse: Literal["raise", "skip"] = "raise",
     observer: RunObserver | None = None,
     status_every: float | None = None,
+    previews: bool = False,
 ) -> RunReport:
     """Run items of one or more ledgers through one executor (arguments checked already).
 
@@ -514,10 +516,13 @@ def run_batch(
         What a ledger that cannot be opened does: stop the run (``"raise"``) or be left
         out, with the reason in :attr:`RunReport.refused` (``"skip"``).
     observer
-        Told of every recorded item and every save (see
+        Told of every recorded item, every save and the end of the run (see
         :class:`~._recording.RunObserver`).
     status_every
         Without a progress bar, print a status line on stderr this often (seconds).
+    previews
+        Have workers write each item's thumbnail and record beside its figure (see
+        :mod:`._previews`).
 
     Raises
     ------
@@ -535,7 +540,7 @@ def run_batch(
         ledgers=opened,
         executor=executor,
         shipment=shipment,
-        planner=Planner(shipment, options.output_format, output_name),
+        planner=Planner(shipment, options.output_format, output_name, previews=previews),
         item_timeout=item_timeout,
         recorder=Recorder(
             opened,

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import SettingError
 from ._keys import default_output_name, item_key, with_digest
+from ._previews import preview_paths
 from ._recording import Ledger
 from ._shipping import Shipment
 from ._tasks import ItemTask, Status
@@ -72,6 +73,8 @@ class Planner:
         Whether ``output_name`` makes names itself (then a name that another item of the
         run already has is an error); else names made here get a digest of the key when
         two items would share a file on a file system that ignores case.
+    previews
+        Ask workers for each item's thumbnail and record (see :mod:`._previews`).
     """
 
     def __init__(
@@ -79,10 +82,13 @@ class Planner:
         shipment: Shipment,
         output_format: str,
         output_name: Callable[[int, str], Any] | None,
+        *,
+        previews: bool = False,
     ) -> None:
         self.shipment = shipment
         self.output_format = output_format
         self.output_name = output_name
+        self.previews = previews
         self._claimed: dict[int, dict[str, str]] = {}  # casefolded output -> key, this run
 
     def _relative(self, ledger: Ledger, key: str) -> PurePosixPath:
@@ -140,6 +146,10 @@ class Planner:
         status = ledger.progress.status_of(key)
         if status == "no_data" or (status == "ok" and path.exists()):
             return Done(key, status)
+        thumbnail = record = None
+        if self.previews:
+            previews = preview_paths(ledger.spec.output_dir, path, self.output_format)
+            thumbnail, record = str(previews.thumbnail), str(previews.record)
         task = ItemTask(
             index=index,
             key=key,
@@ -147,5 +157,7 @@ class Planner:
             output_path=str(path),
             functions_digest=self.shipment.digest,
             functions=self.shipment.blob,
+            thumbnail_path=thumbnail,
+            record_path=record,
         )
         return Submit(task, missing=status == "ok")

@@ -28,13 +28,18 @@ log = logging.getLogger(__name__)
 
 
 class RunObserver(Protocol):
-    """Told of every recorded item and every save of a ledger (in the driver)."""
+    """Told of every recorded item, every save of a ledger, and the end of the run (in
+    the driver)."""
 
     def recorded(self, ledger: int, result: ItemResult) -> None:
         """An item of ledger number ``ledger`` finished (or was found unplaceable)."""
 
     def saved(self, ledger: int) -> None:
         """Ledger number ``ledger`` was just saved: its progress file is on disk."""
+
+    def finished(self) -> None:
+        """Every open ledger was saved for the last time: the run ends (done, stopped by
+        a signal or by an error). Called even when no ledger could be opened."""
 
 
 @dataclass(frozen=True)
@@ -246,6 +251,11 @@ class Recorder:
         for ledger in self.ledgers:
             if ledger.is_open and ledger.unsaved and now - ledger.last_save >= self.flush_interval:
                 self.save(ledger)
+
+    def finish(self) -> None:
+        """After the run's last save: tell the observer."""
+        if self.observer is not None:
+            self.observer.finished()
 
 
 def absolute(path: str | os.PathLike[str]) -> Path:

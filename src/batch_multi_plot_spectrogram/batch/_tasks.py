@@ -1,7 +1,8 @@
 """The work of one item, as any executor runs it: a small frozen task in, a result out.
 
 :func:`run_item` is a plain module-level function, so every executor can run it by name.
-Only the output file is written by a worker (atomically); the driver writes the rest.
+A worker writes only the item's own files, each atomically: its figure and, when the
+task asks, its thumbnail and record (see :mod:`._previews`); the driver writes the rest.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ from typing import Any, Literal
 from .._atomic import write_bytes_atomic
 from ..errors import NoDataError, SettingError
 from ..options import FigureOptions
-from ..render import render_figure
+from ..render import THUMBNAIL_WIDTH, render_figure
 from ..render._datasets import ItemPlot, parse_datasets
 from ._logs import apply_logger_levels, capture_records
+from ._previews import record_document, write_record
 from ._shipping import functions_of
 
 __all__ = ["ItemResult", "ItemTask", "Status", "init_worker", "run_item"]
 
 Status = Literal["ok", "no_data", "error"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +40,8 @@ class ItemTask:
 
     ``functions`` is the pickled tuple ``(build_datasets_fn, vertical_lines_fn, title_fn,
     figure options)`` of the run, named ``functions_digest``; it is empty when the workers
-    already have it (see :mod:`._shipping`).
+    already have it (see :mod:`._shipping`). ``thumbnail_path`` and ``record_path``, when
+    set, are where the item's thumbnail and record go (see :mod:`._previews`).
     """
 
     index: int
@@ -45,6 +50,8 @@ class ItemTask:
     output_path: str
     functions_digest: str
     functions: bytes = b""
+    thumbnail_path: str | None = None
+    record_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +61,11 @@ class ItemResult:
     ``records`` are the log records made while the item ran, as dicts (see
     :func:`._logs.record_to_dict`); ``traceback`` is set for errors only. ``info`` tells
     what an ``ok`` figure shows: ``start`` and ``end`` (UNIX seconds of its first and last
-    sample) and ``title``. ``errno`` is the error number of an ``OSError`` that failed the
-    item (``ENOSPC``: the disk is full). ``problems`` are what the item could not draw
-    (``ItemPlot.problems``), one line each.
+    sample) and ``title``; and, when the task asked for previews and they were written,
+    ``thumbnail`` (its path) with ``thumbnail_size`` (width, height), and ``record`` (the
+    path of the item's record, for any status). ``errno`` is the error number of an
+    ``OSError`` that failed the item (``ENOSPC``: the disk is full). ``problems`` are what
+    the item could not draw (``ItemPlot.problems``), one line each.
     """
 
     index: int
@@ -107,10 +116,33 @@ def _render_item(
         if title is not None:
             per_item["figure_title"] = str(title)
     options = options.updated({**per_item, **item_options})
-    figure = render_figure(datasets, options)
+    width = THUMBNAIL_WIDTH if task.thumbnail_path is not None else None
+    figure = render_figure(datasets, options, thumbnail_width=width)
     write_bytes_atomic(task.output_path, figure.data, make_parents=True)
-    info = {"start": figure.start, "end": figure.end, "title": figure.title}
+    info: dict[str, Any] = {"start": figure.start, "end": figure.end, "title": figure.title}
+    if task.thumbnail_path is not None and figure.thumbnail is not None:
+        try:
+            write_bytes_atomic(task.thumbnail_path, figure.thumbnail.data, make_parents=True)
+        except OSError as exc:  # the figure is there: the item is done all the same
+            log.warning("thumbnail %s not written: %s", task.thumbnail_path, exc)
+        else:
+            info["thumbnail"] = task.thumbnail_path
+            info["thumbnail_size"] = (figure.thumbnail.width, figure.thumbnail.height)
     return "ok", f"{len(figure.data)} bytes", task.output_path, info, problems
+
+
+def _write_record(task: ItemTask, status: Status, message: str, info: dict[str, Any]) -> None:
+    if task.record_path is None:
+        return
+    document = record_document(
+        key=task.key, status=status, message=message, figure=task.output_path, info=info
+    )
+    try:
+        write_record(task.record_path, document)
+    except (OSError, ValueError) as exc:  # a record is a convenience, never a failure
+        log.warning("record %s not written: %s", task.record_path, exc)
+    else:
+        info["record"] = task.record_path
 
 
 def run_item(task: ItemTask) -> ItemResult:
@@ -138,6 +170,7 @@ def run_item(task: ItemTask) -> ItemResult:
             status, message = "error", f"{type(exc).__name__}: {exc}"
             trace = traceback.format_exc()
             number = exc.errno if isinstance(exc, OSError) else None
+        _write_record(task, status, message, info)
     return ItemResult(
         index=task.index,
         key=task.key,

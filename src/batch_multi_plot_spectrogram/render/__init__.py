@@ -8,7 +8,8 @@ Knows nothing of stores, batches or files. Modules:
 - ``_colour``: colour limits, norms and colormaps;
 - ``_layout``: the fixed figure geometry;
 - ``_timeaxis``: the UTC time axis;
-- ``_figure``: panels and figures, and the encoders.
+- ``_figure``: panels and figures, and the encoders;
+- ``_thumbnail``: small JPEGs of figures, from the same render.
 """
 
 from __future__ import annotations
@@ -26,14 +27,17 @@ from ._figure import (
     render_png,
     zoom_window,
 )
+from ._thumbnail import THUMBNAIL_WIDTH, Thumbnail
 
 __all__ = [
     "DATASET_KEYS",
     "DEFAULT_Y_LABEL",
     "DEFAULT_Z_LABEL",
+    "THUMBNAIL_WIDTH",
     "DatasetDict",
     "ItemPlot",
     "RenderedFigure",
+    "Thumbnail",
     "as_unix_seconds",
     "close_all_axes_and_clear",
     "figure_bytes",

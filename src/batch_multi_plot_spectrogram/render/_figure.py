@@ -18,6 +18,7 @@ from typing import Any
 import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colorbar import Colorbar
 from matplotlib.colors import Colormap, Normalize
@@ -30,6 +31,12 @@ from ._colour import DEFAULT_PERCENTILES, colormap_for, colour_limits, make_norm
 from ._datasets import Row, parse_dataset, parse_datasets
 from ._image import SpectrogramImage
 from ._layout import PanelGrid, build_grid
+from ._thumbnail import (
+    Thumbnail,
+    thumbnail_from_canvas,
+    thumbnail_from_figure,
+    thumbnail_from_png,
+)
 from ._timeaxis import format_utc, setup_time_axis, to_datenum
 
 __all__ = [
@@ -674,15 +681,37 @@ class _ReusableFigure:
 
     def __init__(self, n_rows: int, two_columns: bool, dpi: float) -> None:
         self.grid = build_grid(n_rows, two_columns, dpi=dpi)
+        # An Agg canvas of its own: a PNG is drawn into its buffer, which stays there for
+        # the thumbnail (savefig draws on the figure's own canvas when it is of the
+        # format's kind).
+        FigureCanvasAgg(self.grid.figure)
         self.colorbars: list[Colorbar | None] = [None] * n_rows
         self.transient: list[Any] = []
 
-    def render(self, plan: _FigurePlan, output_format: str) -> bytes:
+    def render(
+        self, plan: _FigurePlan, output_format: str, thumbnail_width: int | None = None
+    ) -> tuple[bytes, Thumbnail | None]:
         for artist in self.transient:
             artist.remove()
         self.transient = []
         self.transient, self.colorbars = _fill_grid(self.grid, plan, self.colorbars)
-        return figure_bytes(self.grid.figure, output_format)
+        data = figure_bytes(self.grid.figure, output_format)
+        thumbnail = None
+        if thumbnail_width is not None:
+            thumbnail = _thumbnail(self.grid.figure, data, output_format, thumbnail_width)
+        return data, thumbnail
+
+
+def _thumbnail(fig: Figure, data: bytes, output_format: str, width: int) -> Thumbnail | None:
+    """The thumbnail of a figure just encoded, or None (with a warning) when it cannot be
+    made: a thumbnail is a convenience, never a reason to lose the figure."""
+    try:
+        if output_format == "png":
+            return thumbnail_from_canvas(fig, width) or thumbnail_from_png(data, width)
+        return thumbnail_from_figure(fig, width)
+    except Exception as exc:
+        log.warning("no thumbnail: %s: %s", type(exc).__name__, exc)
+        return None
 
 
 # One reusable figure per shape, per process; a batch rarely has more than a few shapes.
@@ -702,20 +731,31 @@ class RenderedFigure:
         The first and last sample time shown, UNIX seconds.
     title
         The figure's title.
+    thumbnail
+        A small JPEG of the same picture, when one was asked for (and could be made).
     """
 
     data: bytes
     start: float
     end: float
     title: str | None
+    thumbnail: Thumbnail | None = None
 
 
-def render_figure(datasets: Sequence[Mapping[str, Any]], options: FigureOptions) -> RenderedFigure:
+def render_figure(
+    datasets: Sequence[Mapping[str, Any]],
+    options: FigureOptions,
+    *,
+    thumbnail_width: int | None = None,
+) -> RenderedFigure:
     """Render a figure as :func:`generic_plot_spectrogram_set` does, as a file's bytes in
     ``options.output_format``.
 
     ``options`` are taken as checked. The figure is kept and reused by the next call of
     the same shape (rows, zoom column, dpi) in this process, which makes batches cheaper.
+    With ``thumbnail_width``, a JPEG thumbnail that wide is made from the same render
+    (see :mod:`._thumbnail`); if it cannot be made, a warning is logged and the figure
+    is returned without one.
 
     Raises
     ------
@@ -730,12 +770,12 @@ def render_figure(datasets: Sequence[Mapping[str, Any]], options: FigureOptions)
         entry = _REUSABLE.pop(key, None)
         if entry is None:
             entry = _ReusableFigure(key[0], key[1], key[2])
-        data = entry.render(plan, options.output_format)
+        data, thumbnail = entry.render(plan, options.output_format, thumbnail_width)
     _REUSABLE[key] = entry  # most recently used last
     while len(_REUSABLE) > _MAX_REUSABLE:
         _REUSABLE.pop(next(iter(_REUSABLE)))
     start, end = _data_range(plan)
-    return RenderedFigure(data, start, end, plan.title)
+    return RenderedFigure(data, start, end, plan.title, thumbnail)
 
 
 def _data_range(plan: _FigurePlan) -> tuple[float, float]:
