@@ -8,6 +8,8 @@ The public surface:
 - :func:`generic_batch_plot`: render many items, resumably, in parallel.
 - :func:`render_archive`: render every group of every store of an archive; with
   :func:`plan_archive`, :func:`list_archive` and :func:`check_archive` beside it.
+- :class:`ValueHistogram`: a mergeable summary of values, for colour limits shared by
+  many figures (a dataset dict's ``z_summary``).
 - :func:`rebuild_gallery`: make ``OUT/index.html``, the page to browse a run's figures
   with their status, again from the output folder alone.
 
@@ -34,6 +36,7 @@ from .errors import (
     StoreError,
     StoreNotFoundError,
 )
+from .histogram import ValueHistogram
 from .render import (
     DatasetDict,
     ItemPlot,
@@ -65,6 +68,7 @@ __all__ = [
     "SpectrogramError",
     "StoreError",
     "StoreNotFoundError",
+    "ValueHistogram",
     "check_archive",
     "close_all_axes_and_clear",
     "generic_batch_plot",

@@ -27,7 +27,6 @@ rows are drawn. A group whose every candidate fails is an error; a group with no
 from __future__ import annotations
 
 import logging
-import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -38,11 +37,15 @@ import numpy as np
 
 from ..errors import ConfigError, NoDataError, SpectrogramError, StoreError
 from ..options import Collapse, Origin, options_where
-from ..render._datasets import DatasetDict, ItemPlot  # numpy only: no matplotlib import
+from ..render._binning import time_bins  # numpy only: no matplotlib import
+from ..render._datasets import DatasetDict, ItemPlot
+from ..render._zoom import zoom_window
 from ..stores import GroupMeta, StoreBackend, VariableMeta, backend_for
 from ._conventions import METADATA_KEYS, RowPlan, axis_label, classify, is_intensive
 from ._items import StoreItem
 from ._overrides import Overrides, Report
+from ._streaming import DEFAULT_MEMORY_BUDGET, RowValues, ValidRange, read_row
+from ._time_cells import TimeCells
 from ._values import decode_time, format_codes, parse_channel_labels, seconds_per
 from .config import PlotConfig, parse_override
 
@@ -289,76 +292,19 @@ def plan_group(
     return plan, ds
 
 
-def _number(value: Any) -> float | None:
-    try:
-        out = float(np.asarray(value).ravel()[0]) if np.size(value) == 1 else None
-    except (TypeError, ValueError, IndexError):
-        return None
-    return out if out is not None and math.isfinite(out) else None
-
-
 def _mask(da: xr.DataArray) -> xr.DataArray:
     """Fill values and values outside the valid range as NaN (lazily)."""
-    if da.dtype.kind not in "iuf":
-        return da
-    attrs = da.attrs
-    scale = _number(da.encoding.get("scale_factor", 1.0)) or 1.0
-    offset = _number(da.encoding.get("add_offset", 0.0)) or 0.0
-
-    def unpacked(value: Any) -> float | None:
-        # valid_* are given in packed units (CF); the data are already unpacked.
-        number = _number(value)
-        return None if number is None else number * scale + offset
-
-    keep: Any = None
-
-    def both(cond: Any) -> None:
-        nonlocal keep
-        keep = cond if keep is None else keep & cond
-
-    fill = _number(attrs.get("FILLVAL")) if "FILLVAL" in attrs else None
-    if fill is not None:
-        # Compare in the data's own type: -1e31 as float32 differs from -1e31 as float64.
-        both(da != np.asarray(fill).astype(da.dtype) if da.dtype.kind == "f" else da != fill)
-    low = high = None
-    if "valid_range" in attrs and np.size(attrs["valid_range"]) == 2:
-        low, high = (unpacked(v) for v in np.asarray(attrs["valid_range"]).ravel())
-    low = unpacked(attrs["valid_min"]) if "valid_min" in attrs else low
-    high = unpacked(attrs["valid_max"]) if "valid_max" in attrs else high
-    if low is None and "VALIDMIN" in attrs:
-        low = _number(attrs["VALIDMIN"])
-    if high is None and "VALIDMAX" in attrs:
-        high = _number(attrs["VALIDMAX"])
-    if low is not None:
-        both(da >= low)
-    if high is not None:
-        both(da <= high)
-    return da if keep is None else da.where(keep)
-
-
-def _collapse(da: xr.DataArray, dim: str, how: Collapse) -> xr.DataArray:
-    """NaN-aware reduction along ``dim``; a slice without any finite value stays NaN."""
-    if how == "sum":
-        return da.sum(dim, skipna=True, min_count=1)
-    if how == "mean":
-        return da.mean(dim, skipna=True)
-    if how == "max":
-        return da.max(dim, skipna=True)
-    return da.min(dim, skipna=True)
+    return ValidRange.of(da).lazy(da)
 
 
 def _lazy_row(ds: xr.Dataset, spec: RowSpec) -> dict[str, Any]:
-    """The lazy arrays of one row: times, y, data and whatever extents the store states."""
+    """The lazy arrays of one row but its values (read block by block, see
+    :mod:`._streaming`): times, y and whatever extents the store states."""
     plan = spec.plan
-    # Reduce in float64: float32 sums would depend on the store's chunking.
-    data = _mask(ds[plan.variable]).astype("float64")
-    if plan.collapse_dim is not None:
-        data = _collapse(data, plan.collapse_dim, spec.collapse)
-    data = data.transpose(plan.time_dim, plan.y_dim)
     y = ds[plan.y_var] if plan.y_text else _mask(ds[plan.y_var])
     if y.ndim == 2:
         y = y.transpose(plan.time_dim, plan.y_dim)
-    out: dict[str, Any] = {"x": ds[plan.time_var].data, "y": y.data, "data": data.data}
+    out: dict[str, Any] = {"x": ds[plan.time_var].data, "y": y.data}
     y_extent, t_extent = plan.y_extent, plan.time_extent
     if y_extent.bounds is not None and not plan.y_text:
         bounds = _mask(ds[y_extent.bounds])
@@ -392,7 +338,8 @@ def _delta(ds: xr.Dataset, name: str | None, like: xr.DataArray) -> Any:
 
 
 def _compute(ds: xr.Dataset, plan: GroupPlan) -> list[dict[str, np.ndarray]]:
-    """Compute every row of the group in one dask computation, in this thread."""
+    """Compute the times, channels and extents of every row of the group in one dask
+    computation, in this thread (the values are read later, block by block)."""
     import dask
 
     lazy = [_lazy_row(ds, spec) for spec in plan.rows]
@@ -411,9 +358,9 @@ def _compute(ds: xr.Dataset, plan: GroupPlan) -> list[dict[str, np.ndarray]]:
 
 
 def _read_failure(plan: GroupPlan, lazy: list[dict[str, Any]], exc: Exception) -> StoreError:
-    """The failure to read a group's data, naming the variable that fails (found by
-    reading the rows one at a time) and what the store library said (a corrupt chunk's
-    key, a missing file)."""
+    """The failure to read a group's times, channels or extents, naming the variable that
+    fails (found by reading the rows one at a time) and what the store library said (a
+    corrupt chunk's key, a missing file)."""
     import dask
 
     where = f"store {plan.store!r}, group {plan.group!r}"
@@ -437,9 +384,14 @@ def _unix(x: np.ndarray) -> np.ndarray:
 
 
 def _row(
-    ds: xr.Dataset, plan: GroupPlan, spec: RowSpec, values: dict[str, np.ndarray]
+    ds: xr.Dataset,
+    plan: GroupPlan,
+    spec: RowSpec,
+    values: dict[str, np.ndarray],
+    budget: int,
 ) -> dict[str, Any]:
-    """One row's dataset dict from its computed arrays.
+    """One row's dataset dict from its computed arrays, its values read block by block
+    (folded into time cells when the group is too large to hold within ``budget``).
 
     Raises
     ------
@@ -450,7 +402,6 @@ def _row(
     time_var = ds[spec.plan.time_var]
     attrs = {**time_var.attrs, **time_var.encoding}
     x = decode_time(values["x"], where=f"{where} (times in {spec.plan.time_var!r})", attrs=attrs)
-    data = values["data"]
     y = values["y"]
     row: dict[str, Any] = dict(spec.options)
     good = ~np.isnat(x)
@@ -525,6 +476,16 @@ def _row(
                 int((y <= 0).sum()),
             )
             y = np.where(y > 0, y, np.nan)
+    cells = _time_cells(plan, spec, row, seconds, good, y, budget)
+    read = _read_values(ds, spec, where, budget, cells)
+    data = read.data
+    if cells is not None:
+        # One sample per time cell, spanning the records folded into it.
+        centre = 0.5 * (cells.left + cells.right)
+        x = (centre * 1e9).astype("int64").astype("datetime64[ns]")
+        row["x_bounds"] = cells.bounds
+        row["z_summary"] = read.histogram
+        good = np.ones(x.size, dtype=bool)
     if not good.all():
         # Records without a time cannot be placed on the time axis.
         logger.debug("%s: dropped %d records without a time", where, int((~good).sum()))
@@ -535,6 +496,68 @@ def _row(
                 row[key] = row[key][good]
     row.update(x=x, y=y, data=data)
     return row
+
+
+def _time_cells(
+    plan: GroupPlan,
+    spec: RowSpec,
+    row: dict[str, Any],
+    seconds: np.ndarray,
+    good: np.ndarray,
+    y: np.ndarray,
+    budget: int,
+) -> TimeCells | None:
+    """The time cells to fold a row into, or None to keep every record: only for rows
+    too large for the budget, with one channel table (cells cannot mix tables)."""
+    n_y = y.shape[-1]
+    bounds = row.get("y_bounds")
+    one_table = y.ndim == 1 and (bounds is None or bounds.ndim == 2)
+    if not one_table or not TimeCells.wanted(seconds.size, n_y, len(plan.rows), budget):
+        return None
+    timed = seconds[good]
+    if timed.size < 2 or not (np.all(np.diff(timed) > 0) or np.all(np.diff(timed) < 0)):
+        return None  # out of order: the renderer reports it
+    left = np.full(seconds.size, np.nan)
+    right = np.full(seconds.size, np.nan)
+    if "x_bounds" in row:
+        left, right = row["x_bounds"][:, 0], row["x_bounds"][:, 1]
+    else:
+        order = slice(None) if timed[0] < timed[-1] else slice(None, None, -1)
+        lo, hi, _ = time_bins(timed[order], spec.options.get("gap_seconds"))
+        left[good], right[good] = lo[order], hi[order]
+    zoom = zoom_window(plan.figure.get("vertical_lines"), plan.figure.get("zoom_duration_minutes"))
+    reduce = str(spec.options.get("pixel_reduce") or "mean")
+    return TimeCells(np.where(good, seconds, np.nan), left, right, zoom, reduce)
+
+
+def _read_values(
+    ds: xr.Dataset, spec: RowSpec, where: str, budget: int, cells: TimeCells | None
+) -> RowValues:
+    """Read a row's values block by block.
+
+    Raises
+    ------
+    StoreError
+        Naming the variable, when its data cannot be read.
+    """
+    plan = spec.plan
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Duplicate dimension names", UserWarning)
+            return read_row(
+                ds[plan.variable],
+                plan.time_dim,
+                plan.y_dim,
+                plan.collapse_dim,
+                spec.collapse,
+                budget=budget,
+                cells=cells,
+            )
+    except Exception as exc:
+        raise StoreError(
+            f"{where}: its data cannot be read: {type(exc).__name__}: {exc}. The store may "
+            "be damaged (a truncated or corrupt chunk) or changing while it is read."
+        ) from exc
 
 
 def _time_range(rows: list[dict[str, Any]]) -> str:
@@ -563,8 +586,13 @@ def load_group(
     *,
     config: PlotConfig | None = None,
     backend: StoreBackend | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> ItemPlot:
     """Build the dataset dicts and figure options of one group.
+
+    The values are read block by block along time, a block at a time in memory; a group
+    whose rows would not fit in ``memory_budget`` at full resolution is folded into time
+    cells as it is read (see :mod:`._time_cells`).
 
     Parameters
     ----------
@@ -576,6 +604,8 @@ def load_group(
         A plot configuration; it wins over the attributes.
     backend
         The store's format (default: found from the path).
+    memory_budget
+        Bytes the group may take (default 1.5 GB).
 
     Returns
     -------
@@ -608,7 +638,8 @@ def load_group(
         if plan.rows:
             for spec, values in zip(plan.rows, _compute(ds, plan), strict=True):
                 try:
-                    datasets.append(_row(ds, plan, spec, values))  # type: ignore[arg-type]
+                    row = _row(ds, plan, spec, values, memory_budget)
+                    datasets.append(row)  # type: ignore[arg-type]
                 except StoreError as exc:
                     problems.append(exc)
     finally:

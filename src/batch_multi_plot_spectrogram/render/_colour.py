@@ -13,6 +13,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.colors import Colormap, LogNorm, Normalize
 
+from ..histogram import ValueHistogram
 from ..options import Scale
 
 __all__ = ["DEFAULT_PERCENTILES", "colormap_for", "colour_limits", "make_norm", "to_rgba"]
@@ -36,18 +37,25 @@ def colour_limits(
     row_v: tuple[float | None, float | None] = (None, None),
     global_z: tuple[float | None, float | None] = (None, None),
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    summary: ValueHistogram | None = None,
 ) -> tuple[float, float] | None:
     """Resolve a row's colour limits.
 
     Precedence, for each end: the row's ``z_min``/``z_max``; else the row's
     ``vmin``/``vmax`` clamped by the global ``z_min``/``z_max``; else the global
     ``z_min``/``z_max``; else a robust percentile of the finite values (positive values
-    only under a log scale). Returns ``None`` when there is no value and no limit.
+    only under a log scale), read from ``summary`` when given (to one of its bins).
+    Returns ``None`` when there is no value and no limit.
     """
     lo_p, hi_p = percentiles
-    usable = values[values > 0] if scale == "log" else values
+    log = scale == "log"
+    usable = values[values > 0] if log else values
     auto: tuple[float, float] | None = None
-    if usable.size:
+    lowest = float(usable.min()) if usable.size else None
+    if summary is not None and (summary.positive_count if log else summary.count):
+        auto = (summary.percentile(lo_p, positive=log), summary.percentile(hi_p, positive=log))
+        lowest = summary.min_positive if log else summary.minimum
+    elif usable.size:
         p = np.percentile(usable, [lo_p, hi_p])
         auto = (float(p[0]), float(p[1]))
 
@@ -83,7 +91,7 @@ def colour_limits(
         # Nothing a log scale can show; the caller reports it with the row's name.
         return float(lo), float(hi)
     if scale == "log" and lo <= 0:
-        lo = float(usable.min()) if usable.size and usable.min() < hi else hi / 10.0
+        lo = lowest if lowest is not None and lowest < hi else hi / 10.0
     if lo >= hi:
         # A flat row (or limits given the wrong way round): widen around the value.
         if lo > hi:

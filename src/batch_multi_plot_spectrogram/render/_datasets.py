@@ -18,6 +18,7 @@ from typing import Any, TypedDict
 import numpy as np
 
 from ..errors import DataShapeError, RowError
+from ..histogram import ValueHistogram
 from ..options import Origin, Scale, options_where
 
 __all__ = [
@@ -42,8 +43,11 @@ class DatasetDict(TypedDict, total=False):
     ``data`` (shape (n_time, n_y), or 3-D with ``collapse_axis`` naming the axis to
     reduce). Everything else is optional: the true extents ``x_bounds`` (each sample's
     span, shape (n_time, 2), in the kind of ``x``) and ``y_bounds`` (each channel's
-    extent, shape (n_y, 2) or (n_time, n_y, 2)), laid out as CF ``bounds`` variables, and
-    the row options.
+    extent, shape (n_y, 2) or (n_time, n_y, 2)), laid out as CF ``bounds`` variables;
+    ``z_summary``, a :class:`~..histogram.ValueHistogram` of the values the percentile
+    colour limits are to be read from (the row's own at full resolution when ``data``
+    holds fewer, or those of every figure of the row, for limits shared by an archive);
+    and the row options.
     """
 
     x: Any
@@ -51,6 +55,7 @@ class DatasetDict(TypedDict, total=False):
     data: Any
     x_bounds: Any
     y_bounds: Any
+    z_summary: ValueHistogram
     label: str
     y_min: float
     y_max: float
@@ -71,7 +76,8 @@ class DatasetDict(TypedDict, total=False):
 
 #: The keys a dataset dict may hold: x, y, data, their bounds and the row options.
 DATASET_KEYS: frozenset[str] = frozenset(
-    {"x", "y", "data", "x_bounds", "y_bounds"} | {o.name for o in options_where("dataset")}
+    {"x", "y", "data", "x_bounds", "y_bounds", "z_summary"}
+    | {o.name for o in options_where("dataset")}
 )
 
 _REDUCERS: dict[str, Callable[..., Any]] = {
@@ -144,6 +150,7 @@ class Row:
     pixel_reduce: str | None = None
     x_bounds: np.ndarray | None = None  # (n_time, 2) UNIX seconds
     y_bounds: np.ndarray | None = None  # (n_y, 2) or (n_time, n_y, 2)
+    z_summary: ValueHistogram | None = None  # where percentile colour limits come from
 
 
 def collapse_cube(
@@ -309,6 +316,12 @@ def parse_dataset(
         if y_bounds is not None and y_bounds.ndim == 3:
             y_bounds = y_bounds[::-1]
     options.pop("label", None)
+    summary = dataset.get("z_summary")
+    if summary is not None and not isinstance(summary, ValueHistogram):
+        raise DataShapeError(
+            f"{where}: z_summary must be a batch_multi_plot_spectrogram.ValueHistogram. Got "
+            f"{type(summary).__name__} instead."
+        )
     return Row(
         name=where,
         label="" if label is None else str(label),
@@ -317,6 +330,7 @@ def parse_dataset(
         data=np.asarray(data, dtype="float64"),
         x_bounds=x_bounds,
         y_bounds=y_bounds,
+        z_summary=summary,
         **{k: v for k, v in options.items() if v is not None},
     )
 

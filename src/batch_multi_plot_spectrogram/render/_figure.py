@@ -38,6 +38,7 @@ from ._thumbnail import (
     thumbnail_from_png,
 )
 from ._timeaxis import format_utc, setup_time_axis, to_datenum
+from ._zoom import zoom_window
 
 __all__ = [
     "DEFAULT_Y_LABEL",
@@ -134,6 +135,7 @@ def prepare_row(row: Row, opts: FigureOptions) -> PreparedRow:
             row_v=(row.vmin, row.vmax),
             global_z=(opts.z_min, opts.z_max),
             percentiles=opts.z_percentiles,
+            summary=row.z_summary,
         )
         if z_scale == "log" and limits is not None and limits[1] <= 0:
             raise RowError(
@@ -179,22 +181,6 @@ def prepare_row(row: Row, opts: FigureOptions) -> PreparedRow:
 # ---------------------------------------------------------------------------------------
 # Panels
 # ---------------------------------------------------------------------------------------
-
-
-def zoom_window(
-    vertical_lines: Sequence[float] | None, zoom_duration_minutes: float | None
-) -> tuple[float, float] | None:
-    """The zoom column's time window in UNIX seconds, or ``None``.
-
-    Centred on the middle of the event lines, ``zoom_duration_minutes`` long, and widened
-    to 1.5 times the span of the lines when they are further apart than that.
-    """
-    if not vertical_lines or not zoom_duration_minutes:
-        return None
-    lines = np.asarray(vertical_lines, dtype="float64")
-    centre = 0.5 * (lines.min() + lines.max())
-    duration = max(float(zoom_duration_minutes) * 60.0, 1.5 * float(np.ptp(lines)))
-    return centre - duration / 2.0, centre + duration / 2.0
 
 
 def _draw_panel(
