@@ -150,6 +150,25 @@ def test_api_items_differing_only_by_case_get_names_that_differ_by_more(
     assert len(files) == 2 and distinct_ignoring_case(files), files
 
 
+def test_an_item_differing_by_case_from_one_done_before_gets_its_own_file(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "plots"
+    assert batch(["orbit"], out) == {"orbit": "ok"}
+    done = stamp(out / "orbit.png")
+
+    # The new item comes first: the name of the item done before is not its to take.
+    assert batch(["Orbit", "orbit"], out) == {"Orbit": "ok", "orbit": "ok"}
+
+    assert stamp(out / "orbit.png") == done
+    files = sorted(p.name for p in out.glob("*.png"))
+    assert len(files) == 2 and distinct_ignoring_case(files), files
+    stamps = {name: stamp(out / name) for name in files}
+    # Resumed in any order, each item keeps its file and nothing is rendered again.
+    assert batch(["orbit", "Orbit"], out) == {"orbit": "ok", "Orbit": "ok"}
+    assert {name: stamp(out / name) for name in files} == stamps
+
+
 def test_groups_and_stores_differing_only_by_case_get_names_that_differ_by_more(
     tmp_path: Path,
 ) -> None:
