@@ -10,6 +10,7 @@ worker), and checked on disk.
 from __future__ import annotations
 
 import json
+import os
 import re
 import zlib
 from dataclasses import dataclass
@@ -223,7 +224,10 @@ HOSTILE = {
     "dot-dot": "..",
     "long": "n" * 250,
 }
+ODD_STORE = "odd\nstore\x1b[2J.zarr"  # a store's name is data too
+FIFO = "pipe\x1b]0;pwned\x07.nc"  # named like a store: skipped, with a warning
 STORES = {
+    ODD_STORE: ("zarr3", ["g"]),
     "names.nc": ("netcdf4", list(HOSTILE.values())),
     # Zarr refuses "..", and writes a backslash as a path separator.
     "names.zarr": (
@@ -232,6 +236,11 @@ STORES = {
     ),
 }
 RAW = (b"\x1b", b"\x07", b"\r")
+
+
+def escaped(text: str) -> str:
+    """``text`` as the command line prints a name: control characters as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True)
@@ -257,6 +266,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Hostile:
             fmt,
             {g: spectrogram_group(seed=n) for n, g in enumerate(groups)},
         )
+    os.mkfifo(archive / FIFO)
     before = cli("list", archive)
     rendered = cli("render", "-v", archive, "-o", out, "--workers", "1")
     dry_run = cli("render", archive, "-o", root / "planned", "--dry-run")
@@ -284,7 +294,7 @@ def test_hostile_group_names_render_into_safe_files_inside_the_output_folder(
     # Nothing written anywhere else: the archive holds its stores and their records only.
     assert sorted(p.name for p in hostile.root.iterdir()) == ["archive", "out"]
     records = (".progress.json", ".progress.json.log", ".progress.json.lock")
-    expected = {f"{store}{suffix}" for store in STORES for suffix in ("", *records)}
+    expected = {f"{store}{suffix}" for store in STORES for suffix in ("", *records)} | {FIFO}
     assert {p.name for p in hostile.archive.iterdir()} <= expected
 
 
@@ -305,24 +315,41 @@ def test_hostile_group_names_reach_the_terminal_escaped(hostile: Hostile) -> Non
             assert raw not in ran.stdout + ran.stderr, f"{what} printed {raw!r}:\n{ran}"
     # One line per item: a line break in a name never starts a line of its own.
     stores = {str(hostile.archive / name): groups for name, (_, groups) in STORES.items()}
+    n_items = sum(len(groups) for groups in stores.values())
+    fifo = escaped(repr(str(hostile.archive / FIFO)))
+    skipped = f"WARNING batch_multi_plot_spectrogram.stores: skipped {fifo}"
     for what in ("list before", "list after"):
         status = "pending" if what == "list before" else "ok"
         lines = _lines(outputs[what].stdout)
-        assert [line for line in lines if not line.startswith("  ")] == sorted(stores)
+        assert sorted(x for x in lines if not x.startswith("  ")) == sorted(map(escaped, stores))
         for line in lines:
             if line.startswith("  "):
                 assert re.fullmatch(rf"  {status} +\S.*", line), line
-        assert len(lines) == len(stores) + sum(len(g) for g in stores.values())
+        assert len(lines) == len(stores) + n_items
         assert r"  \x1b]0;pwned\x07" in outputs[what].out
         assert r"new\nline" in outputs[what].out
-    item_lines = [line for line in _lines(hostile.rendered.stderr) if line.startswith("ok  ")]
-    assert len(item_lines) == sum(len(g) for g in stores.values()), hostile.rendered
-    for line in _lines(hostile.rendered.stderr):
-        assert re.match(r"(rendering |ok |log: )", line), line
+        assert _lines(outputs[what].stderr) == [
+            f"{skipped}: named like a store but not a regular file"
+        ]
+    rendered = _lines(hostile.rendered.stderr)
+    item_lines = [line for line in rendered if re.match("ok +'", line)]
+    assert len(item_lines) == n_items, hostile.rendered
+    for line in item_lines:
+        assert re.fullmatch(r"ok +'.*' \(#\d+\) -> /\S+\.png in \d+\.\d\d s \[/.*\]", line), line
+        assert line[line.rindex(" [") + 2 : -1] in map(escaped, stores), line
+    logs = sorted(line for line in rendered if line.startswith("log: "))
+    assert logs == sorted(f"log: {escaped(store)}.progress.json.log" for store in stores)
+    for line in rendered:
+        assert re.match(r"(rendering |ok |log: |WARNING .*: skipped )", line), line
     planned = _lines(hostile.dry_run.stdout)
-    assert len(planned) == len(stores) + sum(len(g) for g in stores.values())
+    assert len(planned) == len(stores) + n_items
+    headers = sorted(
+        f"{escaped(store)}: {len(groups)} item(s)" for store, groups in stores.items()
+    )
+    assert sorted(line for line in planned if not line.startswith("  ")) == headers
     for line in planned:
-        assert re.fullmatch(r"/\S+: \d+ item\(s\)|  \S.* -> /\S+\.png", line), line
+        if line.startswith("  "):
+            assert re.fullmatch(r"  \S.* -> /\S+\.png", line), line
 
 
 # -- 5. never write inside an input store ------------------------------------------------
