@@ -106,6 +106,24 @@ def test_verbose_after_the_subcommand_prints_one_line_per_item(runs: Runs) -> No
     assert "Traceback" not in verbose.err
 
 
+def test_a_failing_item_is_printed_with_its_store_whatever_their_names(tmp_path: Path) -> None:
+    archive, out = tmp_path / "archive", tmp_path / "plots"
+    groups = {
+        "bad group": spectrogram_group(seed=9, attrs={"rows": "ees, ghost"}),
+        "orbit 1": spectrogram_group(seed=1),
+    }
+    store = write_store(archive / "odd\x1b[2J store.nc", "netcdf4", groups)
+
+    result = cli("render", archive, "-o", out, "--workers", "1")
+
+    assert result.returncode == 1, result
+    assert b"\x1b" not in result.stderr, result
+    (line,) = [x for x in result.err.splitlines() if x.startswith("error: item 'bad group'")]
+    quoted = re.escape(repr(str(store)))
+    assert re.match(rf"error: item 'bad group' \(#\d+\) of store {quoted}: StoreError: ", line)
+    assert len(pngs(out)) == 1 and summary(result.err)["ok"] == 1, result
+
+
 def test_a_rerun_counts_items_done_before_apart_and_out_of_the_rate(runs: Runs) -> None:
     again = runs.again
     assert again.returncode == 1, again  # the failing item is tried again, and fails

@@ -120,9 +120,13 @@ class _EchoItems(logging.Handler):
             return
         store = getattr(record, "ledger_name", None)
         if record.levelno >= logging.ERROR:
-            first = re.sub(r"^error\s+", "item ", first)
-            if store is not None:
-                first = re.sub(r"^(item \S+ \(#\d+\))", rf"\1 of store {store!r}", first)
+            # "error    'KEY' (#N): reason" -> "item 'KEY' (#N) of store 'STORE': reason",
+            # whatever the key and the store hold (spaces, backslashes, escapes).
+            where = re.escape(repr(record.item))
+            found = re.match(rf"error\s+({where} \(#\d+\))(.*)", first)
+            if found is not None:
+                of_store = "" if store is None else f" of store {store!r}"
+                first = f"item {found[1]}{of_store}{found[2]}"
             click.echo("error: " + shown(first), err=True)
         elif store is not None:
             click.echo(shown(f"{first} [{store}]", lines=False), err=True)
