@@ -71,7 +71,7 @@ def _corrupt_metadata(archive: Path) -> tuple[Path, str]:
 
 
 def _fifo(archive: Path) -> tuple[Path, str]:
-    store = archive / "pipe.nc"
+    store = archive / "pipe\x1b]0;pwned\x07.nc"  # its name is printed too: escaped
     os.mkfifo(store)
     return store, "named like a store but not a regular file"
 
@@ -128,7 +128,9 @@ def test_one_unreadable_store_is_reported_and_the_others_are_rendered(
         ran = cli(*args, prefix=prefix)
         assert ran.returncode == code, ran
         assert "Traceback" not in ran.err, ran
-        said = [line for line in (ran.out + ran.err).splitlines() if str(case.store) in line]
+        assert b"\x1b" not in ran.stdout + ran.stderr, ran
+        quoted = repr(str(case.store))  # as messages name it, control characters escaped
+        said = [line for line in (ran.out + ran.err).splitlines() if quoted in line]
         assert said, f"{name} did not name {case.store}:\n{ran}"
         assert any(case.cause in line for line in said), f"{name} gave no cause:\n{ran}"
         if name == "list":
