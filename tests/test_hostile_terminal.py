@@ -191,6 +191,42 @@ def test_sigterm_and_ctrl_c_tell_how_to_resume_and_a_rerun_completes(tmp_path: P
     assert figures() == n_items and len(completed()) == n_items
 
 
+# A program whose run receives SIGTERM at the instant it has locked its progress file and
+# announces its start (a handler of the run logger, as an application may add, sends it).
+TERMINATED_AT_START = textwrap.dedent("""\
+    import logging, os, signal, sys
+    import numpy as np
+    from batch_multi_plot_spectrogram import generic_batch_plot
+
+    class TerminateAtStart(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("batch started"):
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    def rows(item):
+        return [{"x": 1.7e9 + np.arange(40) * 4.0, "y": np.logspace(1, 4, 8),
+                 "data": np.ones((40, 8))}]
+
+    if __name__ == "__main__":
+        logging.getLogger("batch_multi_plot_spectrogram.run").addHandler(TerminateAtStart())
+        generic_batch_plot(["a", "b"], sys.argv[1], rows, executor="serial", dpi=30)
+""")
+
+
+def test_sigterm_as_soon_as_the_progress_file_is_locked_still_saves_it(tmp_path: Path) -> None:
+    script, out = tmp_path / "terminated.py", tmp_path / "plots"
+    script.write_text(TERMINATED_AT_START, encoding="utf-8")
+
+    result = run([sys.executable, script, out])
+
+    assert result.returncode == -signal.SIGTERM, result
+    document = json.loads((out / "generic_progress.json").read_text(encoding="utf-8"))
+    assert (document["completed_items"], document["errors"]) == ([], [])
+    log = (out / "generic_progress.json.log").read_text(encoding="utf-8")
+    assert "batch stopped by SIGTERM" in log
+    assert not (out / "generic_progress.json.lock.owner").exists()
+
+
 # -- 8. refusals and bugs ------------------------------------------------------------------
 
 

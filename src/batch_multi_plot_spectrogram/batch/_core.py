@@ -194,12 +194,18 @@ class _Run:
     def _run(self, work: Iterable[tuple[int, Any]]) -> BaseException | None:
         """Run and clean up; return what stopped the run early, if anything."""
         outcome: BaseException | None = None
-        opened = self._open_ledgers()
+        # From before the first progress file is locked: a signal that comes once one is
+        # held stops the run cleanly, with that file saved, whenever it comes.
+        self.guard.install()
+        try:
+            opened = self._open_ledgers()
+        except BaseException:
+            self.guard.restore()
+            raise
         self.router = LogRouter({ledger.number: ledger.log for ledger, _ in opened})
         self.router.attach()
         try:
             self._start(opened)
-            self.guard.install()
             try:
                 if opened:
                     self.executor.start()
