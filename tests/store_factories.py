@@ -93,16 +93,21 @@ def write_store(
     fmt: str,
     groups: Mapping[str, xr.Dataset],
     root_attrs: Mapping[str, Any] | None = None,
+    *,
+    append: bool = False,
 ) -> Path:
-    """Write ``groups`` (path -> dataset; ``"/"`` is the root) into a new store."""
+    """Write ``groups`` (path -> dataset; ``"/"`` is the root) into a new store, or, with
+    ``append``, add them to an existing store (whose root is then left as it is)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     root = groups.get("/", xr.Dataset())
     root = root.assign_attrs({**root.attrs, **(root_attrs or {})})
     ordered = [("/", root)] + [(g, ds) for g, ds in groups.items() if g != "/"]
+    if append:
+        ordered = ordered[1:]
     for index, (group, ds) in enumerate(ordered):
         encoding = _encoding(ds)
         ds = _without_fill_attr(ds)
-        mode: Literal["w", "a"] = "w" if index == 0 else "a"
+        mode: Literal["w", "a"] = "w" if index == 0 and not append else "a"
         target = None if group == "/" else group
         if fmt in ("zarr3", "zarr2"):
             ds.to_zarr(

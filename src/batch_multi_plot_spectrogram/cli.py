@@ -122,23 +122,39 @@ class _EchoItems(logging.Handler):
         store = getattr(record, "ledger_name", None)
         if record.levelno == logging.WARNING and first.startswith("problem "):
             # A variable the item was drawn without: always said.
-            first = re.sub(r"^problem\s+", "item ", first)
-            if store is not None:
-                first = re.sub(r"^(item \S+ \(#\d+\))", rf"\1 of store {store!r}", first)
-            click.echo("problem: " + shown(first), err=True)
+            click.echo(
+                "problem: " + shown(_item_of_store(first, "problem", record.item, store)), err=True
+            )
         elif record.levelno >= logging.ERROR:
-            first = re.sub(r"^error\s+", "item ", first)
-            if store is not None:
-                first = re.sub(r"^(item \S+ \(#\d+\))", rf"\1 of store {store!r}", first)
-            click.echo("error: " + shown(first), err=True)
+            click.echo(
+                "error: " + shown(_item_of_store(first, "error", record.item, store)), err=True
+            )
         elif store is not None:
-            click.echo(shown(f"{first} [{store}]"), err=True)
+            click.echo(shown(f"{first} [{store}]", lines=False), err=True)
+
+
+def _item_of_store(first: str, word: str, key: object, store: str | None) -> str:
+    """``"WORD 'KEY' (#N): reason"`` -> ``"item 'KEY' (#N) of store 'STORE': reason"``,
+    whatever the key and the store hold (spaces, backslashes, escapes)."""
+    found = re.match(rf"{word}\s+({re.escape(repr(key))} \(#\d+\))(.*)", first, re.S)
+    if found is None:
+        return first
+    of_store = "" if store is None else f" of store {store!r}"
+    return f"item {found[1]}{of_store}{found[2]}"
+
+
+class _Shown(logging.Formatter):
+    """Log records for the terminal, with control characters escaped (line breaks are
+    kept, for tracebacks): a record may quote names from the data."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return shown(super().format(record))
 
 
 def _configure_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_Shown("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("batch_multi_plot_spectrogram")
     root.addHandler(handler)
     root.setLevel(min(level, logging.INFO))
@@ -243,7 +259,7 @@ def _summary(run: Any, stopped: str | None, gallery: Path | None = None) -> None
     if gallery is not None and gallery.exists():
         click.echo(f"gallery: {shown(gallery)}", err=True)
     for path in run.logs:
-        click.echo(f"log: {shown(path)}", err=True)
+        click.echo(f"log: {shown(path, lines=False)}", err=True)
 
 
 def _parse_masters(values: tuple[str, ...]) -> dict[str, str]:
@@ -262,13 +278,14 @@ def _parse_masters(values: tuple[str, ...]) -> dict[str, str]:
 
 def _dry_run(plan: Any) -> None:
     for store in plan.stores:
-        click.echo(shown(f"{store.store}: {len(store.items)} item(s)"))
+        click.echo(shown(f"{store.store}: {len(store.items)} item(s)", lines=False))
         for item in store.items:
             group = shown(item.group, lines=False)
             if item.group in store.no_data:
                 click.echo(f"  {group}: no spectrogram variable (no_data)")
             else:
-                click.echo(f"  {group} -> {shown(plan.output_path(store, item.group))}")
+                output = shown(plan.output_path(store, item.group), lines=False)
+                click.echo(f"  {group} -> {output}")
     for problem in plan.unreadable:
         _fail(_message(problem.error))
     sys.exit(EXIT_FAILED if plan.unreadable else EXIT_OK)
@@ -449,7 +466,7 @@ def render(
                 else:
                     where = f"{workers or usable_cores()} local worker process(es)"
                 stack.enter_context(_echo_items(verbose))
-                click.echo(shown(f"rendering {archive} on {where}"), err=True)
+                click.echo(shown(f"rendering {archive} on {where}", lines=False), err=True)
                 terminate.rendering = True
                 try:
                     run = render_archive(archive, output, **arguments)
@@ -613,7 +630,7 @@ def validate(archive: Path, config_path: str | None, sub_verbose: int) -> None:
     problems = check_archive(archive, config_path, open_groups=True)
     for problem in problems:
         where = problem.path + (f" [{problem.group}]" if problem.group else "")
-        click.echo(shown(f"{problem.kind}: {where}: {problem.message}"))
+        click.echo(f"{problem.kind}: {shown(where, lines=False)}: {shown(problem.message)}")
     if problems:
         click.echo(f"{len(problems)} problem(s) found.", err=True)
         sys.exit(EXIT_USAGE)
@@ -642,7 +659,7 @@ def list_items(
         _fail(_message(exc))
         sys.exit(EXIT_USAGE)
     for store in plan.stores:
-        click.echo(shown(store.store))
+        click.echo(shown(store.store, lines=False))
         for item in store.items:
             status = statuses[store.store].get(item.group, "pending")
             click.echo(f"  {status:<8} {shown(item.group, lines=False)}")

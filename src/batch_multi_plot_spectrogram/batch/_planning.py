@@ -68,11 +68,9 @@ class Planner:
         The format of the figures.
     output_name
         ``output_name(ledger number, key)``: an item's output file relative to its
-        ledger's folder; None for the key's safe file name and the format's suffix.
-    names_are_safe
-        Whether ``output_name`` makes names itself (then a name that another item of the
-        run already has is an error); else names made here get a digest of the key when
-        two items would share a file on a file system that ignores case.
+        ledger's folder (a name that another item has, in this run or in the progress
+        file, is then an error); None for the key's safe file name and the format's
+        suffix, with a digest of the key when another item has that name but for case.
     previews
         Ask workers for each item's thumbnail and record (see :mod:`._previews`).
     """
@@ -117,8 +115,11 @@ class Planner:
             return Failed(key, exc)
         claimed = self._claimed.setdefault(ledger.number, {})
         other = claimed.get(str(relative).casefold())
-        if other is not None and other != key and self.output_name is None:
-            # Names that differ only by case share a file on some file systems.
+        earlier = ledger.progress.owner_of(str(relative))
+        if self.output_name is None and {other, earlier} - {None, key}:
+            # Names that differ only by case share a file on some file systems. The name
+            # is the item's that has it in this run or had it in an earlier one (whichever
+            # comes first in this run); this item gets a digest.
             relative = relative.with_name(with_digest(relative.stem, key) + relative.suffix)
             other = claimed.get(str(relative).casefold())
         if other is not None and other != key:

@@ -170,7 +170,9 @@ def find_stores(path: str | os.PathLike[str]) -> list[str]:
             if not _is_regular(candidate):
                 # A FIFO, socket or device named like a store would block or fail whoever
                 # opens it: it is not a store, and it is never opened.
-                log.warning("skipped %s: named like a store but not a regular file", candidate)
+                log.warning(
+                    "skipped %r: named like a store but not a regular file", str(candidate)
+                )
                 continue
             found.append(str(candidate))
     if not found:
