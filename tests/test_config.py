@@ -101,8 +101,8 @@ def test_unknown_key(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"config file {str(path)!r}: unknown key 'y_scal' in [variables.\"ees\"]. Accepted "
         "keys: label, y_label, z_label, y_min, y_max, z_min, z_max, vmin, vmax, y_scale, "
-        "z_scale, colormap, collapse, collapse_dim, y_dim, gap_seconds, pixel_reduce. Did "
-        "you mean 'y_scale'? Fix the key in the config file."
+        "z_scale, colormap, collapse, collapse_dim, y_dim, gap_seconds, pixel_reduce, "
+        "shared_limits. Did you mean 'y_scale'? Fix the key in the config file."
     )
 
 

@@ -54,7 +54,8 @@ def test_the_config_schema_is_the_table() -> None:
 
 def test_dataset_dict_keys_are_the_dataset_options() -> None:
     dataset_options = {o.name for o in options_where("dataset")}
-    assert set(DATASET_KEYS) == {"x", "y", "data", "x_bounds", "y_bounds"} | dataset_options
+    arrays = {"x", "y", "data", "x_bounds", "y_bounds", "z_summary"}
+    assert set(DATASET_KEYS) == arrays | dataset_options
     assert set(DatasetDict.__annotations__) == set(DATASET_KEYS)
     assert all(o.level == "row" for o in options_where("dataset"))
 
@@ -103,11 +104,13 @@ def test_every_argument_of_generic_batch_plot_that_is_an_option_is_in_the_table(
         "vertical_lines_fn",
         "title_fn",
     }
-    # gallery is an option of archive runs: generic_batch_plot writes figures only.
+    # gallery and shared_limits are options of archive runs: generic_batch_plot writes
+    # figures only (its callers pass limits in the dataset dicts).
     assert parameters - not_options == {o.name for o in options_where("argument")} - {
         "figure_title",
         "group_by",  # an argument of ingest_cdf only
         "gallery",
+        "shared_limits",
     }
 
 

@@ -10,6 +10,7 @@ resumed, moved or re-rendered on its own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -22,7 +23,7 @@ from .batch._keys import safe_name, with_digest
 from .batch._logs import logger_levels
 from .batch._progress import read_statuses
 from .batch._tasks import Status, init_worker
-from .batch.executors import make_executor
+from .batch.executors import BatchExecutor, make_executor
 from .errors import (
     ConfigError,
     DiskFullError,
@@ -36,6 +37,7 @@ from .metadata import GroupLoader, PlotConfig, StoreItem, list_groups, load_conf
 from .metadata._adapter import limit_problems, plan_group, plan_metadata
 from .metadata._conventions import METADATA_KEYS
 from .options import FigureOptions, Origin, option, output_suffix, parse_argument
+from .shared_limits import LIMITS_FILE, compute_shared_limits
 from .stores import find_stores, read_groups
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "StoreProblem",
     "check_archive",
     "group_file_name",
+    "limits_path",
     "list_archive",
     "plan_archive",
     "render_archive",
@@ -415,6 +418,7 @@ def render_archive(
     install_signal_handlers: bool = True,
     status_every: float | None = None,
     gallery: bool = True,
+    shared_limits: bool = False,
 ) -> ArchiveRun:
     """Render every item of every store of an archive, resumably and in parallel.
 
@@ -453,6 +457,13 @@ def render_archive(
         ``gallery.json``) shows every item of the output folder with its status, rewritten
         as progress is saved and when the run ends (see
         :mod:`batch_multi_plot_spectrogram.gallery`).
+    shared_limits
+        Give every figure of a row the same colour limits: the percentiles of the row's
+        values over the whole archive, from a first pass over the items on the same
+        workers (see :mod:`batch_multi_plot_spectrogram.shared_limits`; its state is
+        saved in :func:`limits_path` and resumed). A config file may also set
+        ``shared_limits`` for some rows (the pass then runs for those), or set it false
+        to keep a row's limits its own.
 
     Returns
     -------
@@ -496,6 +507,7 @@ def render_archive(
             ("max_workers", max_workers),
             ("item_timeout", item_timeout),
             ("gallery", gallery),
+            ("shared_limits", shared_limits),
         )
     }
     checked = _config(config)
@@ -507,16 +519,20 @@ def render_archive(
         output_format=options.output_format,
     )
     _refuse_inside_stores(plan, {"output": plan.output, "progress_dir": progress_dir})
-    runner = make_executor(
-        executor,
-        max_workers=run_options["max_workers"],
-        item_timeout=run_options["item_timeout"],
-        max_in_flight=None,
-        client=client,
-        scheduler_address=scheduler_address,
-        initializer=init_worker,
-        initargs=(logger_levels(),),
-    )
+
+    def runner_of() -> BatchExecutor:
+        return make_executor(
+            executor,
+            max_workers=run_options["max_workers"],
+            item_timeout=run_options["item_timeout"],
+            max_in_flight=None,
+            client=client,
+            scheduler_address=scheduler_address,
+            initializer=init_worker,
+            initargs=(logger_levels(),),
+        )
+
+    runner = runner_of()
     if progress_dir is not None:
         # Only once the workers are there: a failed connection leaves nothing behind.
         folder = Path(os.fspath(progress_dir))
@@ -531,9 +547,29 @@ def render_archive(
             error = SettingError(f"progress_dir {detail}")
             error.option, error.detail = "progress_dir", detail
             raise error from None
+    if run_options["shared_limits"]:
+        styles["shared_limits"] = True
     loader = GroupLoader(checked, tuple(styles.items()))
     if progress_bar is None:
         progress_bar = sys.stderr is not None and sys.stderr.isatty()
+    if run_options["shared_limits"] or (checked is not None and checked.mentions("shared_limits")):
+        try:
+            state = compute_shared_limits(
+                _summary_items(plan),
+                loader,
+                runner_of,
+                limits_path(plan.archive, progress_dir),
+                settings={**loader.describe_settings(), "options": options.describe()},
+                fresh=bool(ignore_progress_json),
+                item_timeout=run_options["item_timeout"],
+                save_every=run_options["flush_batch_size"],
+                progress_bar=bool(progress_bar),
+                install_signal_handlers=bool(install_signal_handlers),
+            )
+        except BaseException:
+            runner.close(stopping=True)
+            raise
+        loader = dataclasses.replace(loader, shared=state.for_loader())
     run = ArchiveRun(plan)
     observer = None
     if run_options["gallery"]:
@@ -573,6 +609,26 @@ def render_archive(
     _collect(plan, report, run)
     _note_refused(observer, plan, run)
     return run
+
+
+def limits_path(
+    archive: str | os.PathLike[str], progress_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """Where the shared colour limits of an archive are kept: ``shared-limits.json`` in
+    the archive folder (``<store>.shared-limits.json`` beside a single store), or in
+    ``progress_dir``."""
+    where = Path(os.fspath(archive)).absolute()
+    base = _base(where)
+    name = LIMITS_FILE if base == where else f"{where.name}.{LIMITS_FILE}"
+    return (Path(os.fspath(progress_dir)) if progress_dir is not None else base) / name
+
+
+def _summary_items(plan: ArchivePlan) -> Iterator[tuple[str, StoreItem]]:
+    """The items of the shared-limits pass, named ``<store label>::<group>``."""
+    for store in plan.stores:
+        for item in store.items:
+            if item.group not in store.no_data:
+                yield f"{store.label}::{item.group}", item
 
 
 def _gallery_observer(plan: ArchivePlan, *, ignore_progress: bool) -> GalleryObserver:

@@ -361,6 +361,12 @@ def _dry_run(plan: Any) -> None:
     is_flag=True,
     help="Write no thumbnails and no OUTPUT/index.html (the gallery of the run).",
 )
+@click.option(
+    "--shared-limits",
+    is_flag=True,
+    help="Same colour limits for every figure of a row: percentiles of the whole archive "
+    "(a first pass reads every item; it resumes if stopped).",
+)
 @click.option("--dry-run", is_flag=True, help="List what would be rendered, render nothing.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this dask scheduler.")
 @click.option(
@@ -385,6 +391,7 @@ def render(
     output_format: str,
     masters: tuple[str, ...],
     no_gallery: bool,
+    shared_limits: bool,
     dry_run: bool,
     scheduler: str | None,
     cluster: str | None,
@@ -448,6 +455,7 @@ def render(
         "progress_bar": terminal and not verbose,
         "status_every": None if terminal else STATUS_SECONDS,
         "gallery": not no_gallery,
+        "shared_limits": shared_limits,
     }
     stopped: str | None = None
     with _Terminate() as terminate:
@@ -645,14 +653,39 @@ def validate(archive: Path, config_path: str | None, sub_verbose: int) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the progress files are, if not beside the stores.",
 )
+@click.option(
+    "--limits",
+    "show_limits",
+    is_flag=True,
+    help="Print the shared colour limits of each row (render --shared-limits) instead.",
+)
 @_verbose_option
 def list_items(
-    archive: Path, config_path: str | None, progress_dir: Path | None, sub_verbose: int
+    archive: Path,
+    config_path: str | None,
+    progress_dir: Path | None,
+    show_limits: bool,
+    sub_verbose: int,
 ) -> None:
     """Print every item under ARCHIVE with its progress status."""
-    from .archive import list_archive
+    from .archive import limits_path, list_archive
+    from .shared_limits import read_shared_limits
 
     _verbosity(sub_verbose)
+    if show_limits:
+        path = limits_path(archive, progress_dir)
+        state = read_shared_limits(path)
+        if state is None:
+            _fail(f"{shown(path)}: no shared colour limits. Render with --shared-limits first.")
+            sys.exit(EXIT_FAILED)
+        click.echo(shown(f"{path}: {len(state.seen)} item(s) summarised", lines=False))
+        for key, (low, high) in state.limits().items():
+            values = state.rows[key].count
+            scale = "log" if state.log_scale.get(key) else "linear"
+            click.echo(shown(f"  {key}: {low:.4g} to {high:.4g} ({scale}; {values} values)"))
+        for name, reason in state.failed.items():
+            _fail(shown(f"{name}: left out: {reason}"))
+        sys.exit(EXIT_FAILED if state.failed else EXIT_OK)
     try:
         plan, statuses = list_archive(archive, config=config_path, progress_dir=progress_dir)
     except SpectrogramError as exc:

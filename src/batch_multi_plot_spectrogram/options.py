@@ -579,6 +579,17 @@ OPTIONS: tuple[Option, ...] = (
         "time spacing above which two records are separated by a gap",
         "positive",
     ),
+    Option(
+        "row_shared_limits",
+        "row",
+        parse_bool,
+        None,
+        _METADATA,
+        "whether the row shares its colour limits across the archive (default: the run's "
+        "shared_limits)",
+        "flag",
+        key="shared_limits",
+    ),
     # -- figures -------------------------------------------------------------------------
     Option(
         "figure_title",
@@ -699,6 +710,14 @@ OPTIONS: tuple[Option, ...] = (
         True,
         _ARGUMENT,
         "handle SIGINT and SIGTERM for the length of the run",
+    ),
+    Option(
+        "shared_limits",
+        "run",
+        parse_bool,
+        False,
+        _ARGUMENT,
+        "colour limits shared by every figure of a row across the archive (a first pass)",
     ),
     Option(
         "gallery",

@@ -26,6 +26,7 @@ rows are drawn. A group whose every candidate fails is an error; a group with no
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import warnings
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..errors import ConfigError, NoDataError, SpectrogramError, StoreError
+from ..histogram import ValueHistogram
 from ..options import Collapse, Origin, options_where
 from ..render._binning import time_bins  # numpy only: no matplotlib import
 from ..render._datasets import DatasetDict, ItemPlot
@@ -60,6 +62,7 @@ __all__ = [
     "load_group",
     "plan_group",
     "plan_metadata",
+    "summarise_group",
 ]
 
 logger = logging.getLogger(__name__)
@@ -80,6 +83,15 @@ class RowSpec:
     plan: RowPlan
     options: Mapping[str, Any]
     collapse: Collapse = "sum"
+    shared_limits: bool = False
+
+    @property
+    def key(self) -> str:
+        """What makes rows of different figures the same row, for limits shared across
+        an archive: the variable, and how its third dimension is reduced."""
+        if self.plan.collapse_dim is None:
+            return self.plan.variable
+        return f"{self.plan.variable} ({self.collapse} over {self.plan.collapse_dim})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +210,7 @@ def _row_spec(meta: GroupMeta, ov: Overrides, plan: RowPlan) -> RowSpec:
         options["y_label"] = _label(y_label)
     if z_label:
         options["z_label"] = _label(z_label)
-    return RowSpec(plan, options, collapse)
+    return RowSpec(plan, options, collapse, bool(ov.row(name, "shared_limits")))
 
 
 def _unique_labels(rows: list[RowSpec]) -> tuple[RowSpec, ...]:
@@ -210,10 +222,8 @@ def _unique_labels(rows: list[RowSpec]) -> tuple[RowSpec, ...]:
     for spec in rows:
         label = spec.options["label"]
         if seen[label] > 1 and label != spec.plan.variable:
-            spec = RowSpec(
-                spec.plan,
-                {**spec.options, "label": f"{label} ({spec.plan.variable})"},
-                spec.collapse,
+            spec = dataclasses.replace(
+                spec, options={**spec.options, "label": f"{label} ({spec.plan.variable})"}
             )
         out.append(spec)
     return tuple(out)
@@ -389,9 +399,10 @@ def _row(
     spec: RowSpec,
     values: dict[str, np.ndarray],
     budget: int,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], ValueHistogram]:
     """One row's dataset dict from its computed arrays, its values read block by block
-    (folded into time cells when the group is too large to hold within ``budget``).
+    (folded into time cells when the group is too large to hold within ``budget``), and
+    the histogram of its values at full resolution.
 
     Raises
     ------
@@ -495,7 +506,7 @@ def _row(
             if key in row and (key == "x_bounds" or row[key].ndim == 3):
                 row[key] = row[key][good]
     row.update(x=x, y=y, data=data)
-    return row
+    return row, read.histogram
 
 
 def _time_cells(
@@ -587,6 +598,7 @@ def load_group(
     config: PlotConfig | None = None,
     backend: StoreBackend | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    shared: Mapping[str, ValueHistogram] | None = None,
 ) -> ItemPlot:
     """Build the dataset dicts and figure options of one group.
 
@@ -606,6 +618,10 @@ def load_group(
         The store's format (default: found from the path).
     memory_budget
         Bytes the group may take (default 1.5 GB).
+    shared
+        Histograms of the values of every figure of a row, by :attr:`RowSpec.key`: a row
+        whose ``shared_limits`` is set takes its automatic colour limits from them (see
+        :mod:`batch_multi_plot_spectrogram.shared_limits`).
 
     Returns
     -------
@@ -626,25 +642,78 @@ def load_group(
     NoDataError
         When the group has no spectrogram variable, or no row holds a finite value.
     """
+    plan, rows, problems = _load_rows(store, group, config, backend, memory_budget)
+    datasets: list[DatasetDict] = []
+    for spec, row, _ in rows:
+        pooled = (shared or {}).get(spec.key) if spec.shared_limits else None
+        if pooled is not None:
+            row["z_summary"] = pooled
+        elif spec.shared_limits:
+            logger.warning(
+                "store %r, group %r, row %r: no shared colour limits were computed for it; "
+                "its own values set its limits",
+                plan.store,
+                plan.group,
+                spec.key,
+            )
+        datasets.append(row)  # type: ignore[arg-type]
+    options = dict(plan.figure)
+    if plan.title is not None:
+        options["figure_title"] = f"{plan.title} — {_time_range(datasets)}"  # type: ignore[arg-type]
+    return ItemPlot(datasets=datasets, options=options, problems=tuple(str(p) for p in problems))
+
+
+def summarise_group(
+    store: str | os.PathLike[str],
+    group: str = "/",
+    *,
+    config: PlotConfig | None = None,
+    backend: StoreBackend | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> dict[str, tuple[ValueHistogram, bool]]:
+    """The histogram of the values of each row of a group whose ``shared_limits`` is
+    set, by :attr:`RowSpec.key`, with whether the row's colour scale is logarithmic.
+
+    Read as :func:`load_group` reads them (the same rows, masks and reductions); raises
+    as it does.
+    """
+    _, rows, _ = _load_rows(store, group, config, backend, memory_budget)
+    return {
+        spec.key: (histogram, row.get("z_scale") == "log")
+        for spec, row, histogram in rows
+        if spec.shared_limits
+    }
+
+
+def _load_rows(
+    store: str | os.PathLike[str],
+    group: str,
+    config: PlotConfig | None,
+    backend: StoreBackend | None,
+    memory_budget: int,
+) -> tuple[GroupPlan, list[tuple[RowSpec, dict[str, Any], ValueHistogram]], list[Any]]:
+    """Plan and read the rows of a group: each row's spec, dataset dict and histogram,
+    and the problems of the variables that could not be drawn."""
     plan, ds = plan_group(store, group, config=config, backend=backend)
+    rows: list[tuple[RowSpec, dict[str, Any], ValueHistogram]] = []
     try:
-        problems = list(plan.problems)
+        problems: list[Any] = list(plan.problems)
         fatal = [p for p in problems if isinstance(p, ConfigError)]
         if fatal:
             # An attribute or config value that cannot be used: the figure would not be
             # the one asked for.
             raise _combined(fatal)
-        datasets: list[DatasetDict] = []
         if plan.rows:
             for spec, values in zip(plan.rows, _compute(ds, plan), strict=True):
                 try:
-                    row = _row(ds, plan, spec, values, memory_budget)
-                    datasets.append(row)  # type: ignore[arg-type]
+                    row, histogram = _row(ds, plan, spec, values, memory_budget)
                 except StoreError as exc:
                     problems.append(exc)
+                else:
+                    rows.append((spec, row, histogram))
     finally:
         ds.close()
-    if not datasets:
+    if not rows:
         if problems:
             raise _combined(problems)
         raise NoDataError(
@@ -653,16 +722,13 @@ def load_group(
             "variable (energy, frequency, ...); name the variables to plot in the group's "
             "rows attribute."
         )
-    if not any(np.isfinite(row["data"]).any() for row in datasets):
+    if not any(np.isfinite(row["data"]).any() for _, row, _ in rows):
         names = ", ".join(spec.plan.variable for spec in plan.rows)
         raise NoDataError(
             f"store {plan.store!r}, group {plan.group!r}: no finite value in any row "
             f"({names}); every value is a fill value or outside the valid range."
         )
-    options = dict(plan.figure)
-    if plan.title is not None:
-        options["figure_title"] = f"{plan.title} — {_time_range(datasets)}"  # type: ignore[arg-type]
-    return ItemPlot(datasets=datasets, options=options, problems=tuple(str(p) for p in problems))
+    return plan, rows, problems
 
 
 def _combined(problems: Sequence[SpectrogramError]) -> SpectrogramError:
@@ -685,6 +751,10 @@ class GroupLoader:
     overrides
         Config keys (checked already) that win over the config's own top-level keys: the
         plot options given to an archive run.
+    shared
+        By row key, the merged histogram of the row's values across an archive and
+        whether its colour scale is logarithmic (see :mod:`..shared_limits`): rows whose
+        ``shared_limits`` is set take their colour limits from it.
 
     Examples
     --------
@@ -694,6 +764,7 @@ class GroupLoader:
 
     config: PlotConfig | None = None
     overrides: tuple[tuple[str, Any], ...] = ()
+    shared: Mapping[str, tuple[ValueHistogram, bool]] = field(default_factory=dict)
 
     def effective_config(self) -> PlotConfig | None:
         """The config with the overrides applied."""
@@ -704,6 +775,17 @@ class GroupLoader:
     def __call__(self, item: StoreItem) -> ItemPlot:
         """Load the dataset dicts of ``item``'s group."""
         return load_group(
+            item.store,
+            item.group,
+            config=self.effective_config(),
+            backend=item.backend,
+            shared={key: histogram for key, (histogram, _) in self.shared.items()},
+        )
+
+    def summarise(self, item: StoreItem) -> dict[str, tuple[ValueHistogram, bool]]:
+        """The histograms of ``item``'s rows that share their limits (see
+        :func:`summarise_group`)."""
+        return summarise_group(
             item.store, item.group, config=self.effective_config(), backend=item.backend
         )
 
@@ -712,9 +794,16 @@ class GroupLoader:
 
         The overrides are not repeated here: the run records them as its own options.
         """
-        if self.config is None:
-            return {"config": None}
-        return {"config": self.config.describe(), "config_file": self.config.path}
+        described: dict[str, Any] = {"config": None}
+        if self.config is not None:
+            described = {"config": self.config.describe(), "config_file": self.config.path}
+        if self.shared:
+            # The limits at the default percentiles: what the figures of each row share.
+            described["shared_limits"] = {
+                key: [histogram.percentile(q, positive=log_scale) for q in (1.0, 99.0)]
+                for key, (histogram, log_scale) in sorted(self.shared.items())
+            }
+        return described
 
 
 def limit_problems(plan: GroupPlan) -> list[SpectrogramError]:

@@ -149,6 +149,11 @@ class PlotConfig:
                 out.update(section.options)
         return out
 
+    def mentions(self, key: str) -> bool:
+        """Whether any part of the config (top level or a section) sets ``key``."""
+        sections = (*self.groups, *self.variables)
+        return key in dict(self.top) or any(key in dict(s.options) for s in sections)
+
     def with_top(self, values: Mapping[str, Any]) -> PlotConfig:
         """A copy whose top-level keys ``values`` (checked already) win over the file's."""
         if not values:
