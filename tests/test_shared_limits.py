@@ -165,3 +165,28 @@ def test_a_pass_stopped_midway_resumes_where_it_stopped(tmp_path: Path, signum: 
     expected = np.percentile(pooled(n), [1, 99])
     assert expected[0] / BIN <= low <= expected[0] * BIN
     assert expected[1] / BIN <= high <= expected[1] * BIN
+
+
+def test_the_pass_runs_on_a_dask_cluster_like_the_render(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    n = 6
+    archive = archive_of(tmp_path, n)
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        run = render_archive(archive, tmp_path / "out", client=client, shared_limits=True, **QUIET)
+
+    assert run.counts()["ok"] == n
+    state = read_shared_limits(limits_path(archive))
+    assert state is not None and len(state.seen) == n
+    low, high = state.limits()["ees (sum over pitch_angle)"]
+    expected = np.percentile(pooled(n), [1, 99])
+    assert expected[0] / BIN <= low <= expected[0] * BIN
+    assert expected[1] / BIN <= high <= expected[1] * BIN
