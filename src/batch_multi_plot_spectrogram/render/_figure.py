@@ -453,6 +453,8 @@ def _plan_figure(datasets: Any, opts: FigureOptions) -> _FigurePlan:
     ):
         window = None
     full = (min(p.binned.x_extent()[0] for p in rows), max(p.binned.x_extent()[1] for p in rows))
+    if opts.time_range is not None:
+        full = opts.time_range  # a time window: the figure shows exactly it
     return _FigurePlan(rows, full, window, lines, opts.figure_title)
 
 
