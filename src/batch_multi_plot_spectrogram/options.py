@@ -883,6 +883,14 @@ OPTIONS: tuple[Option, ...] = (
         "handle SIGINT and SIGTERM for the length of the run",
     ),
     Option(
+        "window",
+        "run",
+        parse_window,
+        None,
+        _ARGUMENT,
+        "cut each group into UTC-aligned time windows this long (6h, 1d, 30min), each a figure",
+    ),
+    Option(
         "gallery",
         "run",
         parse_bool,

@@ -857,10 +857,23 @@ class GroupLoader:
         return (self.config or PlotConfig()).with_top(dict(self.overrides))
 
     def __call__(self, item: StoreItem) -> ItemPlot:
-        """Load the dataset dicts of ``item``'s group."""
-        return load_group(
-            item.store, item.group, config=self.effective_config(), backend=item.backend
+        """Load the dataset dicts of ``item``'s group (of its time window, if any)."""
+        window = item.window
+        plot = load_group(
+            item.store,
+            item.group,
+            config=self.effective_config(),
+            backend=item.backend,
+            window=None if window is None else (window.start, window.end),
         )
+        if window is None or not window.events:
+            return plot
+        # A window's events are its figure's event lines, and its zoom column looks at
+        # them (a sixth of the window wide, unless the config says otherwise).
+        options = dict(plot.options)
+        options["vertical_lines"] = [*options.get("vertical_lines", ()), *window.events]
+        options.setdefault("zoom_duration_minutes", (window.end - window.start) / 360.0)
+        return ItemPlot(datasets=plot.datasets, options=options, problems=plot.problems)
 
     def describe_settings(self) -> dict[str, Any]:
         """What shapes the pictures besides the run's options: the config file, readable.

@@ -762,7 +762,8 @@ def render_figure(
     _REUSABLE[key] = entry  # most recently used last
     while len(_REUSABLE) > _MAX_REUSABLE:
         _REUSABLE.pop(next(iter(_REUSABLE)))
-    start, end = _data_range(plan)
+    # A figure of a time window spans the window, whatever its data.
+    start, end = options.time_range or _data_range(plan)
     return RenderedFigure(data, start, end, plan.title, thumbnail)
 
 
