@@ -25,6 +25,7 @@ from batch_multi_plot_spectrogram.metadata.config import parse_config
 from batch_multi_plot_spectrogram.options import Origin, RowEntry, parse_rows, parse_select
 from cdf_conversion import MMS, read_raw, write_converted
 from store_factories import bytes_read, times, write_store
+from test_cli import pngs, run_cli, shows, summary
 from test_render_pixels import Panel
 
 pytestmark = pytest.mark.usefixtures("no_pyplot_figures")
@@ -287,3 +288,26 @@ def test_mms_pitch_angle_ranges_and_an_energy_range(mms: Path, close_figures, pn
         shown_rows.append(clipped)
     fig = close_figures(generic_plot_spectrogram_set(shown_rows, z_min=0.0, z_max=1.0, dpi=60))
     _check_pixels(fig, png_pixels(fig), shown_rows)
+
+
+def test_a_toml_config_from_the_command_line(store: Path, tmp_path: Path) -> None:
+    config = tmp_path / "rows.toml"
+    config.write_text(
+        "[[rows]]\n"
+        'variable = "FEDU"\n'
+        "select = { pitch_angle = [0, 30] }\n"
+        'collapse = "mean"\n'
+        'label = "FEDU 0-30°"\n'
+        "\n"
+        "[[rows]]\n"
+        'variable = "FEDU"\n'
+        "select = { pitch_angle = [400, 500] }\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = run_cli("render", store, "-o", out, "--config", config, "--workers", "1")
+    # The empty range costs its row: the figure is drawn, the problem printed, exit 1.
+    assert result.returncode == 1, shows(result)
+    assert pngs(out) == ["hope.zarr/root.png"]
+    assert "select pitch_angle = [400, 500] keeps no 'pitch_angle' cell" in result.stderr
+    assert summary(result.stderr) == {"ok": 1, "no_data": 0, "error": 0}
