@@ -930,6 +930,8 @@ def describe_value(value: Any) -> Any:
     """A readable JSON value for a setting (a callable by its qualified name)."""
     if value is None or isinstance(value, str | bool | int | float):
         return value
+    if isinstance(value, RowEntry):
+        return {"variable": value.variable, **describe_value(dict(value.options))}
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, list | tuple):
