@@ -19,6 +19,7 @@ from batch_multi_plot_spectrogram.metadata.config import (
 )
 from batch_multi_plot_spectrogram.options import (
     Origin,
+    RowEntry,
     parse_colormap,
     parse_names,
     parse_number,
@@ -69,7 +70,7 @@ def test_a_good_file_loads_and_sections_apply_in_order(tmp_path: Path) -> None:
     }
     figure = config.figure_options("2000/orbit_2")
     assert figure["title"] == "Orbit two"
-    assert figure["rows"] == ("ies", "ees")
+    assert figure["rows"] == (RowEntry("ies"), RowEntry("ees"))
     assert figure["vertical_lines"] == (946685400.0, 946685400.0)
     # later and more specific sections win
     assert config.row_options("2000/orbit_2", "ees") == {
@@ -102,7 +103,7 @@ def test_unknown_key(tmp_path: Path) -> None:
         f"config file {str(path)!r}: unknown key 'y_scal' in [variables.\"ees\"]. Accepted "
         "keys: label, y_label, z_label, y_min, y_max, z_min, z_max, vmin, vmax, y_scale, "
         "z_scale, colormap, collapse, collapse_dim, y_dim, gap_seconds, pixel_reduce, "
-        "shared_limits. Did you mean 'y_scale'? Fix the key in the config file."
+        "shared_limits, select. Did you mean 'y_scale'? Fix the key in the config file."
     )
 
 

@@ -111,6 +111,8 @@ def test_every_argument_of_generic_batch_plot_that_is_an_option_is_in_the_table(
         "group_by",  # an argument of ingest_cdf only
         "gallery",
         "shared_limits",
+        "time_range",  # per item: a window's ItemPlot sets it
+        "window",  # an argument of archive runs: windows are items of the archive
     }
 
 

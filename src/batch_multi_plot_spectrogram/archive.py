@@ -33,7 +33,16 @@ from .errors import (
     StoreError,
 )
 from .gallery import GalleryObserver, GalleryStore
-from .metadata import GroupLoader, PlotConfig, StoreItem, list_groups, load_config
+from .metadata import (
+    GroupLoader,
+    PlotConfig,
+    StoreItem,
+    WindowPlan,
+    list_groups,
+    load_config,
+    read_windows_csv,
+    window_items,
+)
 from .metadata._adapter import limit_problems, plan_group, plan_metadata
 from .metadata._conventions import METADATA_KEYS
 from .options import FigureOptions, Origin, option, output_suffix, parse_argument
@@ -76,6 +85,15 @@ def group_file_name(group: str, output_format: str = "png") -> str:
     names = [safe_name(p) for p in parts[:-1]]
     names.append(safe_name(parts[-1], reserved={ROOT_NAME} if len(parts) == 1 else ()))
     return "/".join(names) + suffix
+
+
+def item_file_name(item: StoreItem, output_format: str = "png") -> str:
+    """The figure of an item: its group's (:func:`group_file_name`), or for a time window
+    the group's name, ``@`` and the window's name, made safe (``orbit_1@2015-...``)."""
+    if item.window is None:
+        return group_file_name(item.group, output_format)
+    group = item.group if item.group.strip("/") else ROOT_NAME
+    return group_file_name(f"{group}@{item.window.name}", output_format)
 
 
 def _unfolded(names: dict[str, str]) -> dict[str, str]:
@@ -169,7 +187,7 @@ class ArchivePlan:
         return sum(len(s.items) for s in self.stores)
 
     def output_path(self, store: StorePlan, group: str) -> Path:
-        """Where the figure of a group of a store goes."""
+        """Where the figure of an item (a group, or a window: its key) of a store goes."""
         return store.output_dir / store.outputs[group]
 
 
@@ -211,8 +229,10 @@ def plan_archive(
     config: PlotConfig | str | os.PathLike[str] | None = None,
     progress_dir: str | os.PathLike[str] | None = None,
     output_format: str = "png",
+    windows: WindowPlan | None = None,
 ) -> ArchivePlan:
-    """Find the stores of an archive and list their items, reading metadata only.
+    """Find the stores of an archive and list their items, reading metadata only (and,
+    with ``windows``, the groups' time coordinates).
 
     Parameters
     ----------
@@ -227,6 +247,8 @@ def plan_archive(
         Where the progress files go (default: beside each store).
     output_format
         ``"png"``, ``"pdf"`` or ``"svg"``.
+    windows
+        Cut each group into time windows, each an item (``group@2015-12-01T12:00``).
 
     Returns
     -------
@@ -257,8 +279,11 @@ def plan_archive(
     for listing in listings:
         store, label = listing.store, labels[listing.store]
         backend = listing.items[0].backend if listing.items else None
-        items = listing.items + tuple(StoreItem(store, g, backend) for g in listing.no_data)
-        outputs = _unfolded({item.group: group_file_name(item.group, fmt) for item in items})
+        found = listing.items
+        if windows is not None:
+            found = tuple(w for item in found for w in window_items(item, windows, checked))
+        items = found + tuple(StoreItem(store, g, backend) for g in listing.no_data)
+        outputs = _unfolded({item.key: item_file_name(item, fmt) for item in items})
         plan.stores.append(
             StorePlan(
                 store=store,
@@ -358,7 +383,7 @@ def _collect(plan: ArchivePlan, report: RunReport, run: ArchiveRun) -> ArchiveRu
         if number in report.refused:
             run.refused.append(StoreProblem(store.store, report.refused[number]))
             continue
-        by_group = {item.group: item for item in store.items}
+        by_group = {item.key: item for item in store.items}
         for key, status in ledger.statuses.items():
             item = by_group.get(key, StoreItem(store.store, key))
             run.statuses[item] = status
@@ -419,6 +444,8 @@ def render_archive(
     status_every: float | None = None,
     gallery: bool = True,
     shared_limits: bool = False,
+    window: str | float | None = None,
+    windows: str | os.PathLike[str] | None = None,
 ) -> ArchiveRun:
     """Render every item of every store of an archive, resumably and in parallel.
 
@@ -464,6 +491,15 @@ def render_archive(
         saved in :func:`limits_path` and resumed). A config file may also set
         ``shared_limits`` for some rows (the pass then runs for those), or set it false
         to keep a row's limits its own.
+    window
+        Cut each group into windows this long (``"6h"``, ``"1d"``, ``"30min"``, or
+        seconds), aligned to UTC: each window is an item, ``group@2015-12-01T12:00``,
+        whose figure shows exactly the window (``no_data`` when it holds no record).
+    windows
+        A CSV file of intervals (``start,end[,name][,events]``, with a header row): one
+        figure per interval that overlaps a group, named ``group@NAME`` (default: its
+        start), its ``events`` (separated by ``;``) drawn as event lines with a zoom
+        column. Not with ``window``.
 
     Returns
     -------
@@ -511,12 +547,14 @@ def render_archive(
         )
     }
     checked = _config(config)
+    cut = window_plan(window, windows)
     plan = plan_archive(
         archive,
         output,
         config=checked,
         progress_dir=progress_dir,
         output_format=options.output_format,
+        windows=cut,
     )
     _refuse_inside_stores(plan, {"output": plan.output, "progress_dir": progress_dir})
 
@@ -624,18 +662,42 @@ def limits_path(
 
 
 def _summary_items(plan: ArchivePlan) -> Iterator[tuple[str, StoreItem]]:
-    """The items of the shared-limits pass, named ``<store label>::<group>``."""
+    """The items of the shared-limits pass, named ``<store label>::<item key>``."""
     for store in plan.stores:
         for item in store.items:
             if item.group not in store.no_data:
-                yield f"{store.label}::{item.group}", item
+                yield f"{store.label}::{item.key}", item
+
+
+def window_plan(
+    window: str | float | None, windows: str | os.PathLike[str] | None
+) -> WindowPlan | None:
+    """The windows of a run from its ``window`` length or ``windows`` file (or None).
+
+    Raises
+    ------
+    SettingError
+        For an unusable length, or both given.
+    ConfigError
+        For an unusable windows file.
+    """
+    if window is not None and windows is not None:
+        detail = "give either a window length or a windows file, not both."
+        error = SettingError(f"window and windows: {detail}")
+        error.option, error.detail = "window", detail
+        raise error
+    if window is not None:
+        return WindowPlan(length=parse_argument("window", window))
+    if windows is not None:
+        return WindowPlan(intervals=read_windows_csv(windows))
+    return None
 
 
 def _gallery_observer(plan: ArchivePlan, *, ignore_progress: bool) -> GalleryObserver:
     """The observer that keeps ``plan.output/index.html`` up to date during the run."""
     stores = []
     for store in plan.stores:
-        figures = {item.group: plan.output_path(store, item.group) for item in store.items}
+        figures = {item.key: plan.output_path(store, item.key) for item in store.items}
         standing: dict[str, str] = {}
         if not ignore_progress:
             try:
@@ -676,8 +738,11 @@ def list_archive(
     *,
     config: PlotConfig | str | os.PathLike[str] | None = None,
     progress_dir: str | os.PathLike[str] | None = None,
+    window: str | float | None = None,
+    windows: str | os.PathLike[str] | None = None,
 ) -> tuple[ArchivePlan, dict[str, Mapping[str, Status]]]:
-    """The items of an archive and their recorded status.
+    """The items of an archive and their recorded status (with ``window`` or ``windows``,
+    the time windows of each group, as :func:`render_archive` cuts them).
 
     Returns
     -------
@@ -686,7 +751,9 @@ def list_archive(
         (a group missing from it is pending). A store whose progress file cannot be read
         is moved to ``plan.unreadable``.
     """
-    plan = plan_archive(archive, config=config, progress_dir=progress_dir)
+    plan = plan_archive(
+        archive, config=config, progress_dir=progress_dir, windows=window_plan(window, windows)
+    )
     statuses: dict[str, Mapping[str, Status]] = {}
     readable = []
     for store in plan.stores:

@@ -242,6 +242,21 @@ _config = click.option(
 )
 
 
+def _window_options(fn: Any) -> Any:
+    """``--window`` and ``--windows``: time windows of each group as items."""
+    fn = click.option(
+        "--windows",
+        "windows_path",
+        type=click.Path(dir_okay=False),
+        help="CSV of intervals (header start,end[,name][,events]): one figure per interval.",
+    )(fn)
+    return click.option(
+        "--window",
+        metavar="LENGTH",
+        help="Cut each group into UTC-aligned windows (6h, 1d, 30min), one figure each.",
+    )(fn)
+
+
 def _summary(run: Any, stopped: str | None, gallery: Path | None = None) -> None:
     counts = run.counts()
     done = counts["ok"] + counts["no_data"] + counts["error"]
@@ -280,11 +295,11 @@ def _dry_run(plan: Any) -> None:
     for store in plan.stores:
         click.echo(shown(f"{store.store}: {len(store.items)} item(s)", lines=False))
         for item in store.items:
-            group = shown(item.group, lines=False)
+            group = shown(item.key, lines=False)
             if item.group in store.no_data:
                 click.echo(f"  {group}: no spectrogram variable (no_data)")
             else:
-                output = shown(plan.output_path(store, item.group), lines=False)
+                output = shown(plan.output_path(store, item.key), lines=False)
                 click.echo(f"  {group} -> {output}")
     for problem in plan.unreadable:
         _fail(_message(problem.error))
@@ -374,6 +389,7 @@ def _dry_run(plan: Any) -> None:
     type=click.Choice(["local"]),
     help="Start a local dask cluster of --workers workers (with a dashboard).",
 )
+@_window_options
 @_verbose_option
 def render(
     archive: Path,
@@ -395,6 +411,8 @@ def render(
     dry_run: bool,
     scheduler: str | None,
     cluster: str | None,
+    window: str | None,
+    windows_path: str | None,
     sub_verbose: int,
 ) -> None:
     """Render every item of every store under ARCHIVE into OUTPUT.
@@ -402,7 +420,7 @@ def render(
     OUTPUT/index.html then shows every item with its thumbnail and status (open it in a
     browser; --no-gallery skips it).
     """
-    from .archive import plan_archive, render_archive
+    from .archive import plan_archive, render_archive, window_plan
     from .batch.executors import usable_cores
     from .metadata import load_config
     from .stores import CDFBackend, register_backend
@@ -431,6 +449,7 @@ def render(
                     config=config,
                     progress_dir=progress_dir,
                     output_format=output_format,
+                    windows=window_plan(window, windows_path),
                 )
             )
     except SpectrogramError as exc:
@@ -456,6 +475,8 @@ def render(
         "status_every": None if terminal else STATUS_SECONDS,
         "gallery": not no_gallery,
         "shared_limits": shared_limits,
+        "window": window,
+        "windows": windows_path,
     }
     stopped: str | None = None
     with _Terminate() as terminate:
@@ -659,12 +680,15 @@ def validate(archive: Path, config_path: str | None, sub_verbose: int) -> None:
     is_flag=True,
     help="Print the shared colour limits of each row (render --shared-limits) instead.",
 )
+@_window_options
 @_verbose_option
 def list_items(
     archive: Path,
     config_path: str | None,
     progress_dir: Path | None,
     show_limits: bool,
+    window: str | None,
+    windows_path: str | None,
     sub_verbose: int,
 ) -> None:
     """Print every item under ARCHIVE with its progress status."""
@@ -687,15 +711,21 @@ def list_items(
             _fail(shown(f"{name}: left out: {reason}"))
         sys.exit(EXIT_FAILED if state.failed else EXIT_OK)
     try:
-        plan, statuses = list_archive(archive, config=config_path, progress_dir=progress_dir)
+        plan, statuses = list_archive(
+            archive,
+            config=config_path,
+            progress_dir=progress_dir,
+            window=window,
+            windows=windows_path,
+        )
     except SpectrogramError as exc:
         _fail(_message(exc))
         sys.exit(EXIT_USAGE)
     for store in plan.stores:
         click.echo(shown(store.store, lines=False))
         for item in store.items:
-            status = statuses[store.store].get(item.group, "pending")
-            click.echo(f"  {status:<8} {shown(item.group, lines=False)}")
+            status = statuses[store.store].get(item.key, "pending")
+            click.echo(f"  {status:<8} {shown(item.key, lines=False)}")
     for problem in plan.unreadable:
         _fail(_message(problem.error))
     sys.exit(EXIT_FAILED if plan.unreadable else EXIT_OK)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import json
 import math
 import numbers
 import re
@@ -33,7 +34,9 @@ __all__ = [
     "FigureOptions",
     "Option",
     "Origin",
+    "RowEntry",
     "Scale",
+    "Selection",
     "Where",
     "by_config_key",
     "config_keys",
@@ -55,9 +58,13 @@ __all__ = [
     "parse_pixel_reduce",
     "parse_positive",
     "parse_positive_int",
+    "parse_rows",
     "parse_scale",
+    "parse_select",
     "parse_text",
+    "parse_time_range",
     "parse_times",
+    "parse_window",
 ]
 
 Scale = Literal["linear", "log"]
@@ -328,6 +335,152 @@ def parse_names(value: object, origin: Origin) -> tuple[str, ...]:
     return tuple(str(item).strip() for item in items)
 
 
+#: A selection: ``(dimension, low, high)`` ranges, by dimension name.
+Selection = tuple[tuple[str, float, float], ...]
+
+_SELECT = (
+    "a table of dimension ranges such as {pitch_angle = [0, 30]} (in an attribute: that "
+    "table as JSON, or 'pitch_angle=0:30', several separated by ';')"
+)
+
+
+def _select_text(text: str) -> object:
+    """An attribute's selection: JSON, or ``dim=low:high`` parts separated by ``;``."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+    out: dict[str, object] = {}
+    for part in (p for p in re.split(r"[;\n]", text) if p.strip()):
+        name, eq, span = part.partition("=")
+        low, colon, high = span.partition(":")
+        if not eq or not colon:
+            return None
+        out[name.strip()] = [low.strip(), high.strip()]
+    return out or None
+
+
+def parse_select(value: object, origin: Origin) -> Selection:
+    """Ranges of dimensions a row selects: ``{dim: [low, high]}`` with low <= high.
+
+    A mapping (config), or a string holding JSON or ``dim=low:high`` parts separated by
+    ``;`` (attributes). Returned sorted by dimension name, so equal selections compare
+    equal.
+    """
+    plain = _single(value)
+    if isinstance(plain, str):
+        plain = _select_text(plain)
+    if not isinstance(plain, Mapping) or not plain:
+        raise origin.fail(_SELECT, value)
+    out = []
+    for name, span in plain.items():
+        pair = _plain(span)
+        if (
+            not isinstance(name, str)
+            or not name.strip()
+            or any(ch.isspace() for ch in name.strip())
+            or not isinstance(pair, list)
+            or len(pair) != 2
+        ):
+            raise origin.fail(_SELECT, value)
+        try:
+            low, high = (parse_number(v, origin) for v in pair)
+        except SpectrogramError:
+            raise origin.fail(_SELECT, value) from None
+        if low > high:
+            raise origin.fail(f"{_SELECT}, each range [low, high] with low <= high", value)
+        out.append((name.strip(), low, high))
+    return tuple(sorted(out))
+
+
+@dataclass(frozen=True, slots=True)
+class RowEntry:
+    """One row named in ``rows``: a variable, and row keys for that row alone.
+
+    The same variable may be named several times (with different ``select``, ``y_dim``,
+    ``collapse``...), each entry its own row.
+    """
+
+    variable: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def get(self, key: str) -> Any:
+        """The value this entry sets for row key ``key``, or None."""
+        return dict(self.options).get(key)
+
+
+_ROWS = (
+    "a list of variable names, or one string of names separated by commas or spaces, or "
+    "a list of row tables ({variable = 'name', select = {...}, label = '...'}; in an "
+    "attribute: that list as JSON)"
+)
+
+
+def parse_rows(value: object, origin: Origin) -> tuple[RowEntry, ...]:
+    """The rows of a figure: variable names, or tables naming a ``variable`` with row keys
+    for that row alone (``select``, ``y_dim``, ``collapse``, ``label``, ...)."""
+    plain = _plain(value)
+    if isinstance(plain, str) and plain.strip()[:1] in ("[", "{"):
+        try:
+            plain = json.loads(plain)
+        except ValueError:
+            raise origin.fail(_ROWS, value) from None
+        plain = [plain] if isinstance(plain, dict) else plain
+    if isinstance(plain, list) and any(isinstance(item, Mapping) for item in plain):
+        entries = []
+        for position, item in enumerate(plain, 1):
+            if isinstance(item, str) and item.strip():
+                entries.append(RowEntry(item.strip()))
+                continue
+            if not isinstance(item, Mapping) or not isinstance(item.get("variable"), str):
+                raise origin.fail(_ROWS, value, f" Row {position} names no variable.")
+            options = []
+            for key, raw in item.items():
+                if key == "variable":
+                    continue
+                entry = by_config_key(key)
+                if entry is None or entry.level != "row":
+                    keys = ", ".join(config_keys("row"))
+                    hint = f" Row {position} has the unknown key {key!r}; row keys: {keys}."
+                    raise origin.fail(_ROWS, value, hint)
+                inner = dataclasses.replace(origin, text=f"{origin.text} (row {position})")
+                options.append((entry.config_key, _frozen(entry.parse(raw, inner))))
+            entries.append(RowEntry(parse_name(item["variable"], origin), tuple(options)))
+        return tuple(entries)
+    try:
+        names = parse_names(value if not isinstance(plain, list) else plain, origin)
+    except SpectrogramError:
+        raise origin.fail(_ROWS, value) from None
+    return tuple(RowEntry(name) for name in names)
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+_WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h|d)\s*$", re.IGNORECASE)
+_WINDOW_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_window(value: object, origin: Origin) -> float:
+    """A window length in seconds from ``"6h"``, ``"1d"``, ``"30min"``, ``"90s"`` (or a
+    number of seconds)."""
+    expected = "a duration such as '30min', '6h', '1d' or '90s' (a number and s, min, h or d)"
+    plain = _single(value)
+    seconds: float | None = None
+    if isinstance(plain, str):
+        match = _WINDOW.match(plain)
+        if match:
+            seconds = float(match.group(1)) * _WINDOW_SECONDS[match.group(2).lower()]
+    elif isinstance(plain, int | float) and not isinstance(plain, bool):
+        seconds = float(plain)
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise origin.fail(expected, value)
+    return seconds
+
+
 _TIMES = (
     "ISO-8601 times (e.g. '2000-01-01T00:10:00Z'), UNIX seconds or datetime64 "
     "values, one or a list"
@@ -403,6 +556,18 @@ def parse_percentiles(value: object, origin: Origin) -> tuple[float, float]:
     if not 0.0 <= low < high <= 100.0:
         raise origin.fail(expected, value)
     return low, high
+
+
+def parse_time_range(value: object, origin: Origin) -> tuple[float, float]:
+    """Two instants (start, end) with start < end, as UNIX seconds."""
+    expected = "two times (start, end) with start < end"
+    try:
+        start, end = parse_times(value, origin)
+    except (SpectrogramError, ValueError):
+        raise origin.fail(expected, value) from None
+    if not start < end:
+        raise origin.fail(expected, value)
+    return start, end
 
 
 def parse_output_format(value: object, origin: Origin) -> str:
@@ -590,6 +755,15 @@ OPTIONS: tuple[Option, ...] = (
         "flag",
         key="shared_limits",
     ),
+    Option(
+        "select",
+        "row",
+        parse_select,
+        None,
+        _METADATA,
+        "ranges of dimensions to keep before reducing, e.g. {pitch_angle = [0, 30]}",
+        "select",
+    ),
     # -- figures -------------------------------------------------------------------------
     Option(
         "figure_title",
@@ -604,11 +778,11 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "rows",
         "figure",
-        parse_names,
+        parse_rows,
         None,
         _METADATA,
-        "which variables become rows, in order",
-        "names",
+        "which variables become rows, in order (names, or tables with row keys of their own)",
+        "rows",
     ),
     Option(
         "vertical_lines",
@@ -627,6 +801,14 @@ OPTIONS: tuple[Option, ...] = (
         _FIGURE_ALL,
         "width of the zoom column around the events",
         "positive",
+    ),
+    Option(
+        "time_range",
+        "figure",
+        parse_time_range,
+        None,
+        _ARGUMENT,
+        "the time axis's limits (start, end), UNIX seconds (default: the data's extent)",
     ),
     Option(
         "z_percentiles",
@@ -720,6 +902,14 @@ OPTIONS: tuple[Option, ...] = (
         "colour limits shared by every figure of a row across the archive (a first pass)",
     ),
     Option(
+        "window",
+        "run",
+        parse_window,
+        None,
+        _ARGUMENT,
+        "cut each group into UTC-aligned time windows this long (6h, 1d, 30min), each a figure",
+    ),
+    Option(
         "gallery",
         "run",
         parse_bool,
@@ -759,6 +949,8 @@ def describe_value(value: Any) -> Any:
     """A readable JSON value for a setting (a callable by its qualified name)."""
     if value is None or isinstance(value, str | bool | int | float):
         return value
+    if isinstance(value, RowEntry):
+        return {"variable": value.variable, **describe_value(dict(value.options))}
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, list | tuple):
@@ -798,6 +990,7 @@ class FigureOptions:
     vertical_lines: tuple[float, ...] = ()
     zoom_duration_minutes: float | None = None
     figure_title: str | None = None
+    time_range: tuple[float, float] | None = None
     dpi: float = 150.0
     output_format: str = "png"
 

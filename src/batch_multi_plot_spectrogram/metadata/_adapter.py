@@ -43,7 +43,14 @@ from ..render._binning import time_bins  # numpy only: no matplotlib import
 from ..render._datasets import DatasetDict, ItemPlot
 from ..render._zoom import zoom_window
 from ..stores import GroupMeta, StoreBackend, VariableMeta, backend_for
-from ._conventions import METADATA_KEYS, RowPlan, axis_label, classify, is_intensive
+from ._conventions import (
+    METADATA_KEYS,
+    RowPlan,
+    Selected,
+    axis_label,
+    classify,
+    is_intensive,
+)
 from ._items import StoreItem
 from ._overrides import Overrides, Report
 from ._streaming import DEFAULT_MEMORY_BUDGET, RowValues, ValidRange, read_row
@@ -88,10 +95,15 @@ class RowSpec:
     @property
     def key(self) -> str:
         """What makes rows of different figures the same row, for limits shared across
-        an archive: the variable, and how its third dimension is reduced."""
-        if self.plan.collapse_dim is None:
-            return self.plan.variable
-        return f"{self.plan.variable} ({self.collapse} over {self.plan.collapse_dim})"
+        an archive: the variable, the ranges it selects, and how its third dimension is
+        reduced (``FEDU [pitch_angle 0:30] (mean over pitch_angle)``)."""
+        key = self.plan.variable
+        if self.plan.select:
+            ranges = ", ".join(f"{s.coordinate} {s.low:g}:{s.high:g}" for s in self.plan.select)
+            key += f" [{ranges}]"
+        if self.plan.collapse_dim is not None:
+            key += f" ({self.collapse} over {self.plan.collapse_dim})"
+        return key
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,20 +193,50 @@ def _label(text: str | None) -> str | None:
     return None if text is None else format_codes(text)
 
 
+def _range_text(low: float, high: float, units: str | None) -> str:
+    """``0–30°``, ``100–1000 eV``: a selected range with its unit."""
+    unit = (units or "").strip()
+    if unit.lower() in ("deg", "degree", "degrees", "°"):
+        unit = "°"
+    elif unit:
+        unit = f" {unit}"
+    span = f"{low:g}" if low == high else f"{low:g}–{high:g}"
+    return f"{span}{unit}"
+
+
 def _row_spec(meta: GroupMeta, ov: Overrides, plan: RowPlan) -> RowSpec:
     name = plan.variable
     var = meta.variables[name]
     y_var = meta.variables[plan.y_var]
+
+    def row(key: str) -> Any:
+        # A ``rows`` entry's own keys win over the variable's.
+        value = plan.entry.get(key) if plan.entry is not None else None
+        return value if value is not None else ov.row(name, key)
+
     options: dict[str, Any] = {}
     # Row title: an explicit label, else CF long_name, else ISTP FIELDNAM (its title for
-    # plots), else the variable's name.
-    options["label"] = _label(
-        ov.row(name, "label") or var.text("long_name") or var.text("FIELDNAM") or name
-    )
-    y_label = ov.row(name, "y_label") or axis_label(y_var)
-    z_label = ov.row(name, "z_label") or axis_label(var)
+    # plots), else the variable's name; a selection says its ranges.
+    ranges = {
+        sel.dim: _range_text(sel.low, sel.high, meta.variables[sel.coordinate].units)
+        for sel in plan.select
+    }
+    # Ranges are named by their coordinate (a dimension of a CDF has a made-up name).
+    named = {sel.dim: sel.coordinate for sel in plan.select}
+    label = row("label")
+    # The title says the ranges unless a label was set where the selection was: in the
+    # row's own ``rows`` entry, or for the variable.
+    own = plan.entry is not None and plan.entry.get("select") is not None
+    said = plan.entry.get("label") is not None if own and plan.entry else label is not None
+    if label is None:
+        label = var.text("long_name") or var.text("FIELDNAM") or name
+    if not said:
+        label += "".join(f" {named[dim]} {text}" for dim, text in ranges.items())
+    options["label"] = _label(label)
+    y_label = row("y_label") or axis_label(y_var)
+    z_label = row("z_label") or axis_label(var)
     for key in _DATASET_OVERRIDES:
-        value = ov.row(name, key)
+        value = row(key)
         if value is not None:
             options[key] = value
     # ISTP's SCALETYP says how the mission plots a variable: a default below overrides.
@@ -202,15 +244,17 @@ def _row_spec(meta: GroupMeta, ov: Overrides, plan: RowPlan) -> RowSpec:
         scale = (source.text("SCALETYP") or "").lower()
         if key not in options and scale in ("linear", "log"):
             options[key] = scale
-    collapse: Collapse = ov.row(name, "collapse") or ("mean" if is_intensive(var.units) else "sum")
-    if plan.collapse_dim is not None and ov.row(name, "z_label") is None:
+    collapse: Collapse = row("collapse") or ("mean" if is_intensive(var.units) else "sum")
+    if plan.collapse_dim is not None and row("z_label") is None:
         # Say how the third dimension was reduced: a mean of a flux is a flux, a sum not.
         z_label = f"{z_label or name}, {collapse} over {plan.collapse_dim}"
+        if plan.collapse_dim in ranges:
+            z_label += f" {ranges[plan.collapse_dim]}"
     if y_label:
         options["y_label"] = _label(y_label)
     if z_label:
         options["z_label"] = _label(z_label)
-    return RowSpec(plan, options, collapse, bool(ov.row(name, "shared_limits")))
+    return RowSpec(plan, options, collapse, bool(row("shared_limits")))
 
 
 def _unique_labels(rows: list[RowSpec]) -> tuple[RowSpec, ...]:
@@ -347,12 +391,14 @@ def _delta(ds: xr.Dataset, name: str | None, like: xr.DataArray) -> Any:
     return delta
 
 
-def _compute(ds: xr.Dataset, plan: GroupPlan) -> list[dict[str, np.ndarray]]:
+def _compute(
+    views: Sequence[tuple[RowSpec, xr.Dataset]], plan: GroupPlan
+) -> list[dict[str, np.ndarray]]:
     """Compute the times, channels and extents of every row of the group in one dask
     computation, in this thread (the values are read later, block by block)."""
     import dask
 
-    lazy = [_lazy_row(ds, spec) for spec in plan.rows]
+    lazy = [_lazy_row(view, spec) for spec, view in views]
     with warnings.catch_warnings():
         # All-NaN slices are expected (fill values) and come out as NaN, as intended.
         warnings.filterwarnings(
@@ -363,18 +409,20 @@ def _compute(ds: xr.Dataset, plan: GroupPlan) -> list[dict[str, np.ndarray]]:
         try:
             (values,) = dask.compute(lazy, scheduler="synchronous")
         except Exception as exc:
-            raise _read_failure(plan, lazy, exc) from exc
+            raise _read_failure(plan, [spec for spec, _ in views], lazy, exc) from exc
     return [{k: np.asarray(v) for k, v in row.items()} for row in values]
 
 
-def _read_failure(plan: GroupPlan, lazy: list[dict[str, Any]], exc: Exception) -> StoreError:
+def _read_failure(
+    plan: GroupPlan, specs: Sequence[RowSpec], lazy: list[dict[str, Any]], exc: Exception
+) -> StoreError:
     """The failure to read a group's times, channels or extents, naming the variable that
     fails (found by reading the rows one at a time) and what the store library said (a
     corrupt chunk's key, a missing file)."""
     import dask
 
     where = f"store {plan.store!r}, group {plan.group!r}"
-    for spec, row in zip(plan.rows, lazy, strict=True):
+    for spec, row in zip(specs, lazy, strict=True):
         try:
             dask.compute(row, scheduler="synchronous")
         except Exception as failed:
@@ -385,6 +433,85 @@ def _read_failure(plan: GroupPlan, lazy: list[dict[str, Any]], exc: Exception) -
         f"{where}: its data cannot be read: {type(exc).__name__}: {exc}. The store may be "
         "damaged (a truncated or corrupt chunk) or changing while it is read."
     )
+
+
+def _cell_edges(ds: xr.Dataset, sel: Selected, centres: np.ndarray) -> tuple[Any, Any]:
+    """The lower and upper edges of the cells of a selected dimension, from its bounds or
+    ISTP deltas; the centres themselves when the store states no extent."""
+    extent = sel.extent
+    if extent.bounds is not None and extent.bounds in ds.variables:
+        bounds = np.asarray(_mask(ds[extent.bounds]).values, dtype="float64")
+        if bounds.shape[:-1] == centres.shape and bounds.shape[-1] == 2:
+            return bounds.min(axis=-1), bounds.max(axis=-1)
+    if extent.plus is not None or extent.minus is not None:
+        like = ds[sel.coordinate]
+        plus = _delta(ds, extent.plus, like)
+        minus = _delta(ds, extent.minus, like)
+        plus = np.asarray(getattr(plus, "values", plus), dtype="float64")
+        minus = np.asarray(getattr(minus, "values", minus), dtype="float64")
+        return centres - np.abs(minus), centres + np.abs(plus)
+    return centres, centres
+
+
+def _index(keep: np.ndarray) -> slice | np.ndarray:
+    """Positions to keep, as a slice when they follow each other (a cheap lazy read)."""
+    found = np.flatnonzero(keep)
+    if found.size and found[-1] - found[0] + 1 == found.size:
+        return slice(int(found[0]), int(found[-1]) + 1)
+    return found
+
+
+def _view(
+    ds: xr.Dataset,
+    plan: GroupPlan,
+    spec: RowSpec,
+    window: tuple[float, float] | None,
+) -> xr.Dataset:
+    """The group as one row sees it: its selected ranges and the time window, cut on the
+    lazy arrays (``isel``), so that only those records and cells are read.
+
+    Raises
+    ------
+    StoreError
+        When a selected range keeps no cell of its dimension, naming the range and the
+        dimension's extent.
+    """
+    indexers: dict[str, Any] = {}
+    for sel in spec.plan.select:
+        coordinate = _mask(ds[sel.coordinate])
+        centres = np.asarray(coordinate.values, dtype="float64")
+        lower, upper = _cell_edges(ds, sel, centres)
+        if sel.low == sel.high or lower is upper:
+            keep = (upper >= sel.low) & (lower <= sel.high)
+        else:
+            # A cell partly inside the range is kept: it overlaps it.
+            keep = (upper > sel.low) & (lower < sel.high)
+        if coordinate.ndim == 2:
+            # A table that changes with each record: a cell is kept when it reaches into
+            # the range in any record.
+            axis = coordinate.dims.index(sel.dim)
+            keep = keep.any(axis=1 - axis)
+        if not keep.any():
+            finite = np.isfinite(lower) & np.isfinite(upper)
+            span = (
+                f"{np.min(lower[finite]):g} to {np.max(upper[finite]):g}"
+                if finite.any()
+                else "no finite value"
+            )
+            raise StoreError(
+                f"store {plan.store!r}, group {plan.group!r}, variable "
+                f"{spec.plan.variable!r}, row {spec.options['label']!r}: select "
+                f"{sel.dim} = [{sel.low:g}, {sel.high:g}] keeps no {sel.dim!r} cell: "
+                f"{sel.coordinate!r} spans {span}. Choose a range that overlaps it."
+            )
+        indexers[sel.dim] = _index(keep)
+    if window is not None:
+        time_var = ds[spec.plan.time_var]
+        attrs = {**time_var.attrs, **time_var.encoding}
+        where = f"store {plan.store!r}, group {plan.group!r}, variable {spec.plan.variable!r}"
+        seconds = _unix(decode_time(np.asarray(time_var.values), where=where, attrs=attrs))
+        indexers[spec.plan.time_dim] = _index((seconds >= window[0]) & (seconds < window[1]))
+    return ds.isel(indexers) if indexers else ds
 
 
 def _unix(x: np.ndarray) -> np.ndarray:
@@ -571,10 +698,21 @@ def _read_values(
         ) from exc
 
 
+def _window_text(window: tuple[float, float]) -> str:
+    """A window's range, as the title shows it."""
+    start, end = (np.datetime64(round(t * 1e9), "ns") for t in window)
+    return _span_text(start, end)
+
+
 def _time_range(rows: list[dict[str, Any]]) -> str:
     """``2015-12-01 23:48 to 24:00 UTC``: the span of the figure's data, for its title."""
     start = min(r["x"][0] for r in rows if r["x"].size)
     end = max(r["x"][-1] for r in rows if r["x"].size)
+    return _span_text(start, end)
+
+
+def _span_text(start: np.datetime64, end: np.datetime64) -> str:
+    """``2015-12-01 23:48 to 24:00 UTC``."""
 
     def shown(unit: Literal["m", "s"]) -> tuple[str, str]:
         first, last = (
@@ -599,6 +737,7 @@ def load_group(
     backend: StoreBackend | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     shared: Mapping[str, ValueHistogram] | None = None,
+    window: tuple[float, float] | None = None,
 ) -> ItemPlot:
     """Build the dataset dicts and figure options of one group.
 
@@ -622,6 +761,9 @@ def load_group(
         Histograms of the values of every figure of a row, by :attr:`RowSpec.key`: a row
         whose ``shared_limits`` is set takes its automatic colour limits from them (see
         :mod:`batch_multi_plot_spectrogram.shared_limits`).
+    window
+        ``(start, end)`` UNIX seconds: draw only the records in ``[start, end)``, cut on
+        the lazy arrays so that only they are read; the figure spans the window.
 
     Returns
     -------
@@ -642,7 +784,7 @@ def load_group(
     NoDataError
         When the group has no spectrogram variable, or no row holds a finite value.
     """
-    plan, rows, problems = _load_rows(store, group, config, backend, memory_budget)
+    plan, rows, problems = _load_rows(store, group, config, backend, memory_budget, window)
     datasets: list[DatasetDict] = []
     for spec, row, _ in rows:
         pooled = (shared or {}).get(spec.key) if spec.shared_limits else None
@@ -657,9 +799,12 @@ def load_group(
                 spec.key,
             )
         datasets.append(row)  # type: ignore[arg-type]
-    options = dict(plan.figure)
+    options: dict[str, Any] = dict(plan.figure)
+    span = _time_range(datasets) if window is None else _window_text(window)  # type: ignore[arg-type]
     if plan.title is not None:
-        options["figure_title"] = f"{plan.title} — {_time_range(datasets)}"  # type: ignore[arg-type]
+        options["figure_title"] = f"{plan.title} — {span}"
+    if window is not None:
+        options["time_range"] = window
     return ItemPlot(datasets=datasets, options=options, problems=tuple(str(p) for p in problems))
 
 
@@ -670,6 +815,7 @@ def summarise_group(
     config: PlotConfig | None = None,
     backend: StoreBackend | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    window: tuple[float, float] | None = None,
 ) -> dict[str, tuple[ValueHistogram, bool]]:
     """The histogram of the values of each row of a group whose ``shared_limits`` is
     set, by :attr:`RowSpec.key`, with whether the row's colour scale is logarithmic.
@@ -677,7 +823,7 @@ def summarise_group(
     Read as :func:`load_group` reads them (the same rows, masks and reductions); raises
     as it does.
     """
-    _, rows, _ = _load_rows(store, group, config, backend, memory_budget)
+    _, rows, _ = _load_rows(store, group, config, backend, memory_budget, window)
     return {
         spec.key: (histogram, row.get("z_scale") == "log")
         for spec, row, histogram in rows
@@ -691,6 +837,7 @@ def _load_rows(
     config: PlotConfig | None,
     backend: StoreBackend | None,
     memory_budget: int,
+    window: tuple[float, float] | None = None,
 ) -> tuple[GroupPlan, list[tuple[RowSpec, dict[str, Any], ValueHistogram]], list[Any]]:
     """Plan and read the rows of a group: each row's spec, dataset dict and histogram,
     and the problems of the variables that could not be drawn."""
@@ -703,10 +850,25 @@ def _load_rows(
             # An attribute or config value that cannot be used: the figure would not be
             # the one asked for.
             raise _combined(fatal)
-        if plan.rows:
-            for spec, values in zip(plan.rows, _compute(ds, plan), strict=True):
+        views: list[tuple[RowSpec, xr.Dataset]] = []
+        for spec in plan.rows:
+            try:
+                views.append((spec, _view(ds, plan, spec, window)))
+            except StoreError as exc:
+                problems.append(exc)  # a selection that keeps nothing costs its row
+        if (
+            window is not None
+            and views
+            and not any(view.sizes[spec.plan.time_dim] for spec, view in views)
+        ):
+            raise NoDataError(
+                f"store {plan.store!r}, group {plan.group!r}: no record in the window "
+                f"{_window_text(window)}."
+            )
+        if views:
+            for (spec, view), values in zip(views, _compute(views, plan), strict=True):
                 try:
-                    row, histogram = _row(ds, plan, spec, values, memory_budget)
+                    row, histogram = _row(view, plan, spec, values, memory_budget)
                 except StoreError as exc:
                     problems.append(exc)
                 else:
@@ -773,20 +935,35 @@ class GroupLoader:
         return (self.config or PlotConfig()).with_top(dict(self.overrides))
 
     def __call__(self, item: StoreItem) -> ItemPlot:
-        """Load the dataset dicts of ``item``'s group."""
-        return load_group(
+        """Load the dataset dicts of ``item``'s group (of its time window, if any)."""
+        window = item.window
+        plot = load_group(
             item.store,
             item.group,
             config=self.effective_config(),
             backend=item.backend,
+            window=None if window is None else (window.start, window.end),
             shared={key: histogram for key, (histogram, _) in self.shared.items()},
         )
+        if window is None or not window.events:
+            return plot
+        # A window's events are its figure's event lines, and its zoom column looks at
+        # them (a sixth of the window wide, unless the config says otherwise).
+        options = dict(plot.options)
+        options["vertical_lines"] = [*options.get("vertical_lines", ()), *window.events]
+        options.setdefault("zoom_duration_minutes", (window.end - window.start) / 360.0)
+        return ItemPlot(datasets=plot.datasets, options=options, problems=plot.problems)
 
     def summarise(self, item: StoreItem) -> dict[str, tuple[ValueHistogram, bool]]:
         """The histograms of ``item``'s rows that share their limits (see
         :func:`summarise_group`)."""
+        window = item.window
         return summarise_group(
-            item.store, item.group, config=self.effective_config(), backend=item.backend
+            item.store,
+            item.group,
+            config=self.effective_config(),
+            backend=item.backend,
+            window=None if window is None else (window.start, window.end),
         )
 
     def describe_settings(self) -> dict[str, Any]:

@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import SpectrogramError, StoreError
+from ..options import RowEntry
 from ..stores import GroupMeta, VariableMeta
 from ._overrides import Overrides
 from .config import FIGURE_KEYS, ROW_KEYS
@@ -47,6 +49,7 @@ __all__ = [
     "Classification",
     "Extent",
     "RowPlan",
+    "Selected",
     "axis_label",
     "classify",
     "is_intensive",
@@ -116,8 +119,22 @@ class Extent:
 
 
 @dataclass(frozen=True, slots=True)
+class Selected:
+    """A range of a dimension a row keeps: the cells of ``coordinate`` that reach into
+    ``[low, high]`` (their extents from ``extent`` when the store states them)."""
+
+    dim: str
+    coordinate: str
+    low: float
+    high: float
+    extent: Extent = field(default_factory=lambda: Extent())
+
+
+@dataclass(frozen=True, slots=True)
 class RowPlan:
-    """How one variable becomes one row: its dimensions, coordinates and extents."""
+    """How one variable becomes one row: its dimensions, coordinates and extents, and the
+    ranges of other dimensions it keeps (``select``); ``entry`` is the ``rows`` entry that
+    named it, whose row keys win over the variable's."""
 
     variable: str
     time_dim: str
@@ -128,6 +145,8 @@ class RowPlan:
     y_text: bool = False  # y_var holds text ranges ("13.6 - 15.1 MeV"), not numbers
     y_extent: Extent = field(default_factory=Extent)
     time_extent: Extent = field(default_factory=Extent)
+    select: tuple[Selected, ...] = ()
+    entry: RowEntry | None = None
 
 
 @dataclass(frozen=True)
@@ -312,7 +331,12 @@ class _Rules:
             return found.count(False) <= 1
         return all(found)
 
-    def plan(self, name: str) -> RowPlan:
+    def row(self, name: str, key: str, entry: RowEntry | None) -> Any:
+        """Row key ``key`` of a row of ``name``: its ``rows`` entry's, else the variable's."""
+        value = entry.get(key) if entry is not None else None
+        return value if value is not None else self.ov.row(name, key)
+
+    def plan(self, name: str, entry: RowEntry | None = None) -> RowPlan:
         """Decide the dimensions, coordinates and extents of one row.
 
         Raises
@@ -356,7 +380,7 @@ class _Rules:
                 "(time, y) or (time, y, one dimension to collapse)."
             )
         others = [d for d in var.dims if d != time_dim]
-        y_dim, y_var = self._y_dimension(var, others, time_dim)
+        y_dim, y_var = self._y_dimension(var, others, time_dim, entry)
         if y_var is None:
             raise StoreError(
                 f"{where}: its dimension {y_dim!r} matches no coordinate variable, so the "
@@ -368,7 +392,7 @@ class _Rules:
         collapse_dim = None
         if len(others) == 2:
             collapse_dim = others[1] if others[0] == y_dim else others[0]
-            wanted = self.ov.row(name, "collapse_dim")
+            wanted = self.row(name, "collapse_dim", entry)
             if wanted is not None and wanted != collapse_dim:
                 names = {collapse_dim}
                 names.update(n for n in self.meta.variables if self._along(n, collapse_dim, None))
@@ -380,6 +404,7 @@ class _Rules:
                         "choose the y dimension."
                     )
         time_var = self.times.get(time_dim) or var.text("DEPEND_0") or time_dim
+        select = self._selection(var, others, time_dim, entry)
         y_meta = self.meta.variables[y_var]
         time_meta = self.meta.variables.get(time_var)
         return RowPlan(
@@ -392,13 +417,43 @@ class _Rules:
             y_text=_is_text(y_meta),
             y_extent=self._extent(y_meta),
             time_extent=self._extent(time_meta) if time_meta is not None else Extent(),
+            select=select,
+            entry=entry,
         )
 
+    def _selection(
+        self, var: VariableMeta, others: list[str], time_dim: str, entry: RowEntry | None
+    ) -> tuple[Selected, ...]:
+        """The ranges a row keeps, each on a dimension with a coordinate."""
+        ranges = self.row(var.name, "select", entry) or ()
+        out = []
+        for dim, low, high in ranges:
+            found = [d for d in others if dim == d]
+            if not found:
+                # A coordinate's name stands for its dimension.
+                found = [d for d in others if self.coordinate(var, d, time_dim) == dim]
+            if not found:
+                raise StoreError(
+                    f"{self.where(var.name)}: select names {dim!r}, which is not one of its "
+                    f"dimensions {tuple(others)} besides time ({time_dim!r}) nor their "
+                    "coordinate. Select a range of one of them."
+                )
+            coordinate = self.coordinate(var, found[0], time_dim)
+            if coordinate is None or _is_text(self.meta.variables[coordinate]):
+                raise StoreError(
+                    f"{self.where(var.name)}: select names {dim!r}, whose dimension "
+                    f"{found[0]!r} has no numeric coordinate to compare [{low:g}, {high:g}] "
+                    "with. Add a coordinate variable along it."
+                )
+            extent = self._extent(self.meta.variables[coordinate])
+            out.append(Selected(found[0], coordinate, low, high, extent))
+        return tuple(out)
+
     def _y_dimension(
-        self, var: VariableMeta, others: list[str], time_dim: str
+        self, var: VariableMeta, others: list[str], time_dim: str, entry: RowEntry | None
     ) -> tuple[str, str | None]:
         name = var.name
-        wanted = self.ov.row(name, "y_dim")
+        wanted = self.row(name, "y_dim", entry)
         if wanted is not None:
             if wanted in others:
                 return wanted, self.coordinate(var, wanted, time_dim)
@@ -420,7 +475,7 @@ class _Rules:
         ]
         if y_like:
             return y_like[-1], coords[y_like[-1]]
-        collapse = self.ov.row(name, "collapse_dim")
+        collapse = self.row(name, "collapse_dim", entry)
         if collapse is not None:
             for dim in others:
                 if collapse in (dim, coords[dim]):
@@ -448,8 +503,9 @@ def classify(meta: GroupMeta, overrides: Overrides) -> Classification:
     collected: list[SpectrogramError] = []
     rules = _Rules(meta, overrides)
     named = overrides.figure("rows")
+    entries: list[RowEntry]
     if named:
-        names = list(named)
+        entries = list(named)
     else:
         timed: list[str] = []
         untimed: list[str] = []
@@ -460,9 +516,10 @@ def classify(meta: GroupMeta, overrides: Overrides) -> Classification:
             if not rules.looks_like_spectrum(var, time_dim):
                 continue
             (timed if time_dim is not None else untimed).append(var.name)
-        names = timed or untimed
+        entries = [RowEntry(name) for name in timed or untimed]
     rows: list[RowPlan] = []
-    for name in names:
+    for entry in entries:
+        name = entry.variable
         if name not in meta.variables:
             collected.append(
                 StoreError(
@@ -473,7 +530,7 @@ def classify(meta: GroupMeta, overrides: Overrides) -> Classification:
             )
             continue
         try:
-            rows.append(rules.plan(name))
+            rows.append(rules.plan(name, entry))
         except SpectrogramError as exc:
             collected.append(exc)
     problems = [*collected, *(p for p in report.problems if p not in collected)]

@@ -17,7 +17,18 @@ from ._conventions import METADATA_KEYS, classify
 from ._overrides import Overrides, Report
 from .config import PlotConfig
 
-__all__ = ["StoreItem", "StoreListing", "list_groups"]
+__all__ = ["StoreItem", "StoreListing", "Window", "list_groups"]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A time window of a group: ``[start, end)`` in UNIX seconds, its name in item keys
+    (``2015-12-01T12:00``, or a name given) and its event times."""
+
+    start: float
+    end: float
+    name: str
+    events: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,19 +44,25 @@ class StoreItem:
         ``"orbit_13312"`` or ``"2000/01/orbit_13312"``.
     backend
         The store's format (default: found from the path when the item is read).
+    window
+        Draw only this time window of the group (see :mod:`._windows`).
     """
 
     store: str
     group: str
     backend: StoreBackend | None = field(default=None, compare=False, repr=False)
+    window: Window | None = None
 
     @property
     def key(self) -> str:
-        """The item's stable name in progress files and logs: its group path."""
-        return self.group
+        """The item's stable name in progress files and logs: its group path, and for a
+        window ``@`` and the window's name (``orbit_1@2015-12-01T12:00``)."""
+        if self.window is None:
+            return self.group
+        return f"{self.group}@{self.window.name}"
 
     def __str__(self) -> str:
-        return self.group
+        return self.key
 
 
 @dataclass(frozen=True, slots=True)

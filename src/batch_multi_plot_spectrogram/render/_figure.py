@@ -453,6 +453,8 @@ def _plan_figure(datasets: Any, opts: FigureOptions) -> _FigurePlan:
     ):
         window = None
     full = (min(p.binned.x_extent()[0] for p in rows), max(p.binned.x_extent()[1] for p in rows))
+    if opts.time_range is not None:
+        full = opts.time_range  # a time window: the figure shows exactly it
     return _FigurePlan(rows, full, window, lines, opts.figure_title)
 
 
@@ -760,7 +762,8 @@ def render_figure(
     _REUSABLE[key] = entry  # most recently used last
     while len(_REUSABLE) > _MAX_REUSABLE:
         _REUSABLE.pop(next(iter(_REUSABLE)))
-    start, end = _data_range(plan)
+    # A figure of a time window spans the window, whatever its data.
+    start, end = options.time_range or _data_range(plan)
     return RenderedFigure(data, start, end, plan.title, thumbnail)
 
 
