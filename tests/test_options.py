@@ -54,7 +54,8 @@ def test_the_config_schema_is_the_table() -> None:
 
 def test_dataset_dict_keys_are_the_dataset_options() -> None:
     dataset_options = {o.name for o in options_where("dataset")}
-    assert set(DATASET_KEYS) == {"x", "y", "data", "x_bounds", "y_bounds"} | dataset_options
+    arrays = {"x", "y", "data", "x_bounds", "y_bounds", "z_summary"}
+    assert set(DATASET_KEYS) == arrays | dataset_options
     assert set(DatasetDict.__annotations__) == set(DATASET_KEYS)
     assert all(o.level == "row" for o in options_where("dataset"))
 
@@ -108,6 +109,7 @@ def test_every_argument_of_generic_batch_plot_that_is_an_option_is_in_the_table(
         "figure_title",
         "group_by",  # an argument of ingest_cdf only
         "gallery",
+        "memory_budget",  # the group loader's: generic_batch_plot calls any build function
     }
 
 
@@ -115,8 +117,35 @@ def test_archive_run_options_take_the_table_defaults() -> None:
     from batch_multi_plot_spectrogram import render_archive
 
     parameters = inspect.signature(render_archive).parameters
-    for name in ("gallery", "flush_batch_size", "ignore_progress_json", "install_signal_handlers"):
+    for name in (
+        "gallery",
+        "flush_batch_size",
+        "ignore_progress_json",
+        "install_signal_handlers",
+        "memory_budget",
+    ):
         assert parameters[name].default == option(name).default, name
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (1_500_000_000, 1_500_000_000),
+        ("1.5GB", 1_500_000_000),
+        ("800MB", 800_000_000),
+        ("800 mb", 800_000_000),
+        ("2GiB", 2 * 1024**3),
+        ("1500000000", 1_500_000_000),
+    ],
+)
+def test_memory_budget_takes_bytes_or_sizes(given: object, expected: int) -> None:
+    assert option("memory_budget").parse(given, Origin.argument("memory_budget")) == expected
+
+
+@pytest.mark.parametrize("given", ["1.5XB", "lots", True, -1, 0, "0.5MB", float("nan")])
+def test_memory_budget_refuses_what_is_not_a_size(given: object) -> None:
+    with pytest.raises(SettingError, match="Expected memory_budget to be a size"):
+        option("memory_budget").parse(given, Origin.argument("memory_budget"))
 
 
 def test_one_validator_speaks_for_each_origin() -> None:

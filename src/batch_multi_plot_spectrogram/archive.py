@@ -35,7 +35,14 @@ from .gallery import GalleryObserver, GalleryStore
 from .metadata import GroupLoader, PlotConfig, StoreItem, list_groups, load_config
 from .metadata._adapter import limit_problems, plan_group, plan_metadata
 from .metadata._conventions import METADATA_KEYS
-from .options import FigureOptions, Origin, option, output_suffix, parse_argument
+from .options import (
+    DEFAULT_MEMORY_BUDGET,
+    FigureOptions,
+    Origin,
+    option,
+    output_suffix,
+    parse_argument,
+)
 from .stores import find_stores, read_groups
 
 __all__ = [
@@ -415,6 +422,7 @@ def render_archive(
     install_signal_handlers: bool = True,
     status_every: float | None = None,
     gallery: bool = True,
+    memory_budget: int | str = DEFAULT_MEMORY_BUDGET,
 ) -> ArchiveRun:
     """Render every item of every store of an archive, resumably and in parallel.
 
@@ -453,6 +461,11 @@ def render_archive(
         ``gallery.json``) shows every item of the output folder with its status, rewritten
         as progress is saved and when the run ends (see
         :mod:`batch_multi_plot_spectrogram.gallery`).
+    memory_budget
+        Bytes a worker may use for one group, as a number or a size (``"800MB"``,
+        ``"2GiB"``). Values are read a block of records at a time within it; a group whose
+        rows would not fit at full resolution is folded into 4096 time cells as it is read
+        (see the README's "Memory"). Default 1.5 GB.
 
     Returns
     -------
@@ -496,6 +509,7 @@ def render_archive(
             ("max_workers", max_workers),
             ("item_timeout", item_timeout),
             ("gallery", gallery),
+            ("memory_budget", memory_budget),
         )
     }
     checked = _config(config)
@@ -531,7 +545,7 @@ def render_archive(
             error = SettingError(f"progress_dir {detail}")
             error.option, error.detail = "progress_dir", detail
             raise error from None
-    loader = GroupLoader(checked, tuple(styles.items()))
+    loader = GroupLoader(checked, tuple(styles.items()), run_options["memory_budget"])
     if progress_bar is None:
         progress_bar = sys.stderr is not None and sys.stderr.isatty()
     run = ArchiveRun(plan)

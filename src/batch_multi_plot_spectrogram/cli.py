@@ -56,6 +56,7 @@ FLAGS = {
     "flush_batch_size": "--flush-batch-size",
     "log_flush_batch_size": "--log-flush-batch-size",
     "group_by": "--group-by",
+    "memory_budget": "--memory-budget",
 }
 
 
@@ -361,6 +362,12 @@ def _dry_run(plan: Any) -> None:
     is_flag=True,
     help="Write no thumbnails and no OUTPUT/index.html (the gallery of the run).",
 )
+@click.option(
+    "--memory-budget",
+    type=_OptionValue("memory_budget", "SIZE"),
+    help="Memory a worker may use for one group, e.g. 800MB or 2GiB (default 1.5GB); "
+    "larger groups are folded into 4096 time cells.",
+)
 @click.option("--dry-run", is_flag=True, help="List what would be rendered, render nothing.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this dask scheduler.")
 @click.option(
@@ -385,6 +392,7 @@ def render(
     output_format: str,
     masters: tuple[str, ...],
     no_gallery: bool,
+    memory_budget: int | None,
     dry_run: bool,
     scheduler: str | None,
     cluster: str | None,
@@ -449,6 +457,8 @@ def render(
         "status_every": None if terminal else STATUS_SECONDS,
         "gallery": not no_gallery,
     }
+    if memory_budget is not None:
+        arguments["memory_budget"] = memory_budget
     stopped: str | None = None
     with _Terminate() as terminate:
         try:

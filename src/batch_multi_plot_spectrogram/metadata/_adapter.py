@@ -685,6 +685,8 @@ class GroupLoader:
     overrides
         Config keys (checked already) that win over the config's own top-level keys: the
         plot options given to an archive run.
+    memory_budget
+        Bytes a worker may use for one group (see :func:`load_group`).
 
     Examples
     --------
@@ -694,6 +696,7 @@ class GroupLoader:
 
     config: PlotConfig | None = None
     overrides: tuple[tuple[str, Any], ...] = ()
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
 
     def effective_config(self) -> PlotConfig | None:
         """The config with the overrides applied."""
@@ -704,13 +707,19 @@ class GroupLoader:
     def __call__(self, item: StoreItem) -> ItemPlot:
         """Load the dataset dicts of ``item``'s group."""
         return load_group(
-            item.store, item.group, config=self.effective_config(), backend=item.backend
+            item.store,
+            item.group,
+            config=self.effective_config(),
+            backend=item.backend,
+            memory_budget=self.memory_budget,
         )
 
     def describe_settings(self) -> dict[str, Any]:
         """What shapes the pictures besides the run's options: the config file, readable.
 
         The overrides are not repeated here: the run records them as its own options.
+        Nor is the memory budget, a run option like the number of workers: a run resumed
+        with another budget (after running out of memory) keeps what was done.
         """
         if self.config is None:
             return {"config": None}
