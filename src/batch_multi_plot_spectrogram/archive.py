@@ -21,7 +21,7 @@ from .batch import LedgerSpec, RunReport, run_batch, settings_of
 from .batch._keys import safe_name, with_digest
 from .batch._logs import logger_levels
 from .batch._progress import read_statuses
-from .batch._tasks import Status, init_worker
+from .batch._tasks import WORKER_MODULES, Status, init_worker
 from .batch.executors import make_executor
 from .errors import (
     ConfigError,
@@ -530,6 +530,7 @@ def render_archive(
         scheduler_address=scheduler_address,
         initializer=init_worker,
         initargs=(logger_levels(),),
+        preload=WORKER_MODULES,
     )
     if progress_dir is not None:
         # Only once the workers are there: a failed connection leaves nothing behind.
