@@ -42,6 +42,8 @@ WORKER_MODULES: tuple[str, ...] = (
     "matplotlib.backends.backend_agg",
     "xarray",
     "dask.array",
+    "zarr",
+    "h5netcdf",
     "batch_multi_plot_spectrogram.render",
 )
 
