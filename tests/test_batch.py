@@ -592,6 +592,50 @@ def test_a_pool_whose_workers_cannot_start_fails_clearly(initializer, initargs, 
         pool.shutdown()
 
 
+_PRELOAD_PROBE = """
+import sys
+from batch_multi_plot_spectrogram.batch.executors import LocalProcessPool
+
+def loaded(name):
+    return name in sys.modules
+
+if __name__ == "__main__":
+    preload = ("colorsys",) if sys.argv[1] == "preload" else ()
+    pool = LocalProcessPool(1, preload=preload)
+    try:
+        print(pool.submit(loaded, "colorsys").result(timeout=60))
+    finally:
+        pool.shutdown()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no forkserver")
+@pytest.mark.parametrize(("mode", "expected"), [("preload", "True"), ("none", "False")])
+def test_a_forkserver_pool_forks_workers_with_the_preloaded_modules(tmp_path, mode, expected):
+    # In a process of its own: a process has one forkserver, started with the first pool.
+    script = tmp_path / "probe.py"
+    script.write_text(_PRELOAD_PROBE, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), mode], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
+
+
+def test_a_worker_is_warmed_up_by_one_figure_it_frees(caplog):
+    from batch_multi_plot_spectrogram.batch._tasks import init_worker
+
+    caplog.set_level(logging.DEBUG, logger="batch_multi_plot_spectrogram.batch._tasks")
+    try:
+        init_worker({}, warm_up=True)
+    finally:
+        logging.captureWarnings(False)
+    assert "matplotlib.backends.backend_agg" in sys.modules
+    assert "warm-up figure failed" not in caplog.text
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    assert pyplot is None or pyplot.get_fignums() == []
+
+
 def test_large_closures_are_flagged_when_sent_with_every_item(tmp_path):
     big = np.zeros(1_500_000)  # 12 MB captured by the closure
 

@@ -561,7 +561,22 @@ def test_a_wrong_flag_is_reported_as_that_flag(tmp_path: Path) -> None:
     fmt = run_cli("render", archive, "-o", tmp_path / "plots", "--format", "gif")
     assert fmt.returncode == 2, shows(fmt)
     assert "Invalid value for '--format': Expected one of 'png', 'pdf', 'svg'" in fmt.stderr
+    budget = run_cli("render", archive, "-o", tmp_path / "plots", "--memory-budget", "lots")
+    assert budget.returncode == 2, shows(budget)
+    assert "Invalid value for '--memory-budget': Expected a size" in budget.stderr
     assert not (tmp_path / "plots").exists()
+
+
+def test_a_memory_budget_renders_and_resumes_under_another(tmp_path: Path) -> None:
+    # The budget is a run option like --workers: it is not a setting that a resumed run
+    # must repeat.
+    archive = small_archive(tmp_path / "archive")
+    out = tmp_path / "plots"
+    first = run_cli("render", archive, "-o", out, "--workers", "1", "--memory-budget", "50MB")
+    assert first.returncode == 0, shows(first)
+    assert pngs(out)
+    again = run_cli("render", archive, "-o", out, "--workers", "1", "--memory-budget", "2GiB")
+    assert again.returncode == 0, shows(again)
 
 
 @pytest.mark.parametrize(

@@ -113,6 +113,7 @@ def test_every_argument_of_generic_batch_plot_that_is_an_option_is_in_the_table(
         "shared_limits",
         "time_range",  # per item: a window's ItemPlot sets it
         "window",  # an argument of archive runs: windows are items of the archive
+        "memory_budget",  # the group loader's: generic_batch_plot calls any build function
     }
 
 
@@ -120,8 +121,35 @@ def test_archive_run_options_take_the_table_defaults() -> None:
     from batch_multi_plot_spectrogram import render_archive
 
     parameters = inspect.signature(render_archive).parameters
-    for name in ("gallery", "flush_batch_size", "ignore_progress_json", "install_signal_handlers"):
+    for name in (
+        "gallery",
+        "flush_batch_size",
+        "ignore_progress_json",
+        "install_signal_handlers",
+        "memory_budget",
+    ):
         assert parameters[name].default == option(name).default, name
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (1_500_000_000, 1_500_000_000),
+        ("1.5GB", 1_500_000_000),
+        ("800MB", 800_000_000),
+        ("800 mb", 800_000_000),
+        ("2GiB", 2 * 1024**3),
+        ("1500000000", 1_500_000_000),
+    ],
+)
+def test_memory_budget_takes_bytes_or_sizes(given: object, expected: int) -> None:
+    assert option("memory_budget").parse(given, Origin.argument("memory_budget")) == expected
+
+
+@pytest.mark.parametrize("given", ["1.5XB", "lots", True, -1, 0, "0.5MB", float("nan")])
+def test_memory_budget_refuses_what_is_not_a_size(given: object) -> None:
+    with pytest.raises(SettingError, match="Expected memory_budget to be a size"):
+        option("memory_budget").parse(given, Origin.argument("memory_budget"))
 
 
 def test_one_validator_speaks_for_each_origin() -> None:

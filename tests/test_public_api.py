@@ -22,6 +22,7 @@ EXPECTED_ALL = [
     "SpectrogramError",
     "StoreError",
     "StoreNotFoundError",
+    "ValueHistogram",
     "check_archive",
     "close_all_axes_and_clear",
     "generic_batch_plot",

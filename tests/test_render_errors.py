@@ -292,7 +292,7 @@ ROW_ERRORS = [
         "row 0 ('EES'): unknown key(s) ['vmn']. Accepted keys: ['collapse', 'collapse_axis', "
         "'colormap', 'data', 'gap_seconds', 'label', 'pixel_reduce', 'vmax', 'vmin', 'x', "
         "'x_bounds', 'y', 'y_bounds', 'y_label', 'y_max', 'y_min', 'y_scale', 'z_label', "
-        "'z_max', 'z_min', 'z_scale'].",
+        "'z_max', 'z_min', 'z_scale', 'z_summary'].",
     ),
     (
         "row-not-a-dict",

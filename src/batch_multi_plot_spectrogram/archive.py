@@ -22,7 +22,7 @@ from .batch import LedgerSpec, RunReport, run_batch, settings_of
 from .batch._keys import safe_name, with_digest
 from .batch._logs import logger_levels
 from .batch._progress import read_statuses
-from .batch._tasks import Status, init_worker
+from .batch._tasks import WORKER_MODULES, Status, init_worker
 from .batch.executors import BatchExecutor, make_executor
 from .errors import (
     ConfigError,
@@ -45,7 +45,14 @@ from .metadata import (
 )
 from .metadata._adapter import limit_problems, plan_group, plan_metadata
 from .metadata._conventions import METADATA_KEYS
-from .options import FigureOptions, Origin, option, output_suffix, parse_argument
+from .options import (
+    DEFAULT_MEMORY_BUDGET,
+    FigureOptions,
+    Origin,
+    option,
+    output_suffix,
+    parse_argument,
+)
 from .shared_limits import LIMITS_FILE, compute_shared_limits
 from .stores import find_stores, read_groups
 
@@ -446,6 +453,7 @@ def render_archive(
     shared_limits: bool = False,
     window: str | float | None = None,
     windows: str | os.PathLike[str] | None = None,
+    memory_budget: int | str = DEFAULT_MEMORY_BUDGET,
 ) -> ArchiveRun:
     """Render every item of every store of an archive, resumably and in parallel.
 
@@ -500,6 +508,11 @@ def render_archive(
         figure per interval that overlaps a group, named ``group@NAME`` (default: its
         start), its ``events`` (separated by ``;``) drawn as event lines with a zoom
         column. Not with ``window``.
+    memory_budget
+        Bytes a worker may use for one group, as a number or a size (``"800MB"``,
+        ``"2GiB"``). Values are read a block of records at a time within it; a group whose
+        rows would not fit at full resolution is folded into 4096 time cells as it is read
+        (see the README's "Memory"). Default 1.5 GB.
 
     Returns
     -------
@@ -544,6 +557,7 @@ def render_archive(
             ("item_timeout", item_timeout),
             ("gallery", gallery),
             ("shared_limits", shared_limits),
+            ("memory_budget", memory_budget),
         )
     }
     checked = _config(config)
@@ -568,6 +582,7 @@ def render_archive(
             scheduler_address=scheduler_address,
             initializer=init_worker,
             initargs=(logger_levels(),),
+            preload=WORKER_MODULES,
         )
 
     runner = runner_of()
@@ -587,7 +602,9 @@ def render_archive(
             raise error from None
     if run_options["shared_limits"]:
         styles["shared_limits"] = True
-    loader = GroupLoader(checked, tuple(styles.items()))
+    loader = GroupLoader(
+        checked, tuple(styles.items()), memory_budget=run_options["memory_budget"]
+    )
     if progress_bar is None:
         progress_bar = sys.stderr is not None and sys.stderr.isatty()
     if run_options["shared_limits"] or (checked is not None and checked.mentions("shared_limits")):

@@ -56,6 +56,7 @@ FLAGS = {
     "flush_batch_size": "--flush-batch-size",
     "log_flush_batch_size": "--log-flush-batch-size",
     "group_by": "--group-by",
+    "memory_budget": "--memory-budget",
 }
 
 
@@ -382,6 +383,12 @@ def _dry_run(plan: Any) -> None:
     help="Same colour limits for every figure of a row: percentiles of the whole archive "
     "(a first pass reads every item; it resumes if stopped).",
 )
+@click.option(
+    "--memory-budget",
+    type=_OptionValue("memory_budget", "SIZE"),
+    help="Memory a worker may use for one group, e.g. 800MB or 2GiB (default 1.5GB); "
+    "larger groups are folded into 4096 time cells.",
+)
 @click.option("--dry-run", is_flag=True, help="List what would be rendered, render nothing.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this dask scheduler.")
 @click.option(
@@ -408,6 +415,7 @@ def render(
     masters: tuple[str, ...],
     no_gallery: bool,
     shared_limits: bool,
+    memory_budget: int | None,
     dry_run: bool,
     scheduler: str | None,
     cluster: str | None,
@@ -478,6 +486,8 @@ def render(
         "window": window,
         "windows": windows_path,
     }
+    if memory_budget is not None:
+        arguments["memory_budget"] = memory_budget
     stopped: str | None = None
     with _Terminate() as terminate:
         try:

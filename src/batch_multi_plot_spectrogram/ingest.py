@@ -317,7 +317,7 @@ def ingest_file(task: IngestTask) -> IngestResult:
 def init_ingest_worker(levels: Mapping[str, int]) -> None:
     """Prepare a worker: the driver's logger levels, and xarray and zarr loaded now."""
     apply_logger_levels(levels)
-    init_worker(levels)
+    init_worker(levels, warm_up=False)  # ingest draws no figure
     for module in ("zarr", "h5netcdf", "cdflib"):
         with contextlib.suppress(ImportError):
             __import__(module)

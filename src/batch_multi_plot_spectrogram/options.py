@@ -28,6 +28,7 @@ import numpy as np
 from .errors import ConfigError, RowError, SettingError, SpectrogramError
 
 __all__ = [
+    "DEFAULT_MEMORY_BUDGET",
     "OPTIONS",
     "OUTPUT_FORMATS",
     "Collapse",
@@ -50,6 +51,7 @@ __all__ = [
     "parse_collapse_axis",
     "parse_colormap",
     "parse_group_by",
+    "parse_memory_budget",
     "parse_name",
     "parse_names",
     "parse_number",
@@ -68,6 +70,8 @@ __all__ = [
 ]
 
 Scale = Literal["linear", "log"]
+#: Bytes a worker may use for one group (blocks read, values held and the figure).
+DEFAULT_MEMORY_BUDGET = 1_500_000_000
 Collapse = Literal["sum", "mean", "max", "min"]
 Level = Literal["row", "figure", "run"]
 #: Where an option may be set: a keyword ``argument`` of the API (and its command-line
@@ -579,6 +583,29 @@ def parse_output_format(value: object, origin: Origin) -> str:
     raise origin.fail(f"one of {names}", value)
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_SIZE_UNITS.update({f"{k[0]}ib": 2 ** (10 * n) for n, k in enumerate(("kb", "mb", "gb", "tb"), 1)})
+
+
+def parse_memory_budget(value: object, origin: Origin) -> int:
+    """A number of bytes of at least 1 MB: an integer, or a size such as ``"1.5GB"``,
+    ``"800MB"`` or ``"2GiB"`` (kB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB
+    of 1024)."""
+    expected = "a size of at least 1MB, in bytes or as '800MB', '1.5GB', '2GiB'"
+    plain = _single(value)
+    size: float
+    if isinstance(plain, str) and (match := _SIZE.match(plain)):
+        size = float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+    elif isinstance(plain, numbers.Real) and not isinstance(plain, bool):
+        size = float(plain)
+    else:
+        raise origin.fail(expected, value)
+    if not math.isfinite(size) or size < 1_000_000:
+        raise origin.fail(expected, value)
+    return int(size)
+
+
 #: How ingest names the group of each CDF file.
 GROUP_BY: tuple[str, ...] = ("day", "file")
 
@@ -908,6 +935,14 @@ OPTIONS: tuple[Option, ...] = (
         None,
         _ARGUMENT,
         "cut each group into UTC-aligned time windows this long (6h, 1d, 30min), each a figure",
+    ),
+    Option(
+        "memory_budget",
+        "run",
+        parse_memory_budget,
+        DEFAULT_MEMORY_BUDGET,
+        _ARGUMENT,
+        "bytes a worker may use for one group; larger groups are folded into time cells",
     ),
     Option(
         "gallery",

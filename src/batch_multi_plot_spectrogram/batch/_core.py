@@ -35,7 +35,7 @@ from ._planning import Done, Failed, Planner, Repeat
 from ._recording import Ledger, LedgerSpec, Recorder, RunObserver, absolute
 from ._shipping import FunctionSet, Shipment
 from ._signals import Interrupted, SignalGuard
-from ._tasks import ItemResult, init_worker, run_item
+from ._tasks import WORKER_MODULES, ItemResult, init_worker, run_item
 from .executors import BatchExecutor, LocalProcessPool, make_executor, usable_cores
 
 __all__ = [
@@ -577,7 +577,11 @@ def local_process_pool(
     workers = parse_argument("max_workers", max_workers) or usable_cores()
     timeout = parse_argument("item_timeout", item_timeout)
     return LocalProcessPool(
-        workers, item_timeout=timeout, initializer=init_worker, initargs=(logger_levels(),)
+        workers,
+        item_timeout=timeout,
+        initializer=init_worker,
+        initargs=(logger_levels(),),
+        preload=WORKER_MODULES,
     )
 
 
@@ -866,6 +870,7 @@ vertical_lines, gap_seconds, pixel_reduce, z_percentiles, collapse_axis, collaps
         scheduler_address=scheduler_address,
         initializer=init_worker,
         initargs=(logger_levels(),),
+        preload=WORKER_MODULES,
     )
     try:
         sized: int | None = len(items)  # type: ignore[arg-type]

@@ -27,11 +27,25 @@ from ._logs import apply_logger_levels, capture_records
 from ._previews import record_document, write_record
 from ._shipping import functions_of
 
-__all__ = ["ItemResult", "ItemTask", "Status", "init_worker", "run_item"]
+__all__ = ["WORKER_MODULES", "ItemResult", "ItemTask", "Status", "init_worker", "run_item"]
 
 Status = Literal["ok", "no_data", "error"]
 
 log = logging.getLogger(__name__)
+
+#: The heavy modules a worker needs: imported by :func:`init_worker`, and once by the
+#: forkserver before it forks workers (see ``LocalProcessPool(preload=...)``).
+WORKER_MODULES: tuple[str, ...] = (
+    "numpy",
+    "matplotlib",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "xarray",
+    "dask.array",
+    "zarr",
+    "h5netcdf",
+    "batch_multi_plot_spectrogram.render",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,14 +201,41 @@ def run_item(task: ItemTask) -> ItemResult:
     )
 
 
-def init_worker(levels: Mapping[str, int]) -> None:
+def init_worker(levels: Mapping[str, int], warm_up: bool = True) -> None:
     """Prepare a worker process before it takes items: the driver's logger levels, and
-    the heavy libraries loaded now, so that the first item's time (and its timeout)
-    does not include them."""
+    the heavy libraries loaded now and (``warm_up``) one tiny figure drawn, so that the
+    first item's time (and its timeout) includes neither the imports nor the first
+    draw's font loading and caches."""
     apply_logger_levels(levels)
     # Warnings of the libraries become log records: they travel back with the item and
     # reach its log, instead of the terminal of whoever started the workers.
     logging.captureWarnings(True)
-    for module in ("batch_multi_plot_spectrogram.render", "xarray", "dask.array"):
+    for module in WORKER_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
+    if warm_up:
+        _draw_once()
+
+
+def _draw_once() -> None:
+    """Draw and encode a throwaway one-row figure (its text, image, colour bar, date
+    ticks), then free it; a failure here is the first item's to report, not the worker's."""
+    import numpy as np
+
+    from ..render import close_all_axes_and_clear, figure_bytes, generic_plot_spectrogram_set
+
+    row = {
+        "x": np.array([0, 60_000_000_000], dtype="datetime64[ns]"),
+        "y": np.array([1.0, 10.0]),
+        "data": np.array([[1.0, 2.0], [3.0, 4.0]]),
+        "label": "warm-up",
+        "z_scale": "log",
+    }
+    figure = None
+    try:
+        figure = generic_plot_spectrogram_set([row], figure_title="warm-up", dpi=20)
+        figure_bytes(figure, "png")
+    except Exception as exc:  # never keep a worker from starting
+        log.debug("the warm-up figure failed: %s", exc)
+    finally:
+        close_all_axes_and_clear(figure)

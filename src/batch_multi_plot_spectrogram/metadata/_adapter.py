@@ -913,6 +913,8 @@ class GroupLoader:
     overrides
         Config keys (checked already) that win over the config's own top-level keys: the
         plot options given to an archive run.
+    memory_budget
+        Bytes a worker may use for one group (see :func:`load_group`).
     shared
         By row key, the merged histogram of the row's values across an archive and
         whether its colour scale is logarithmic (see :mod:`..shared_limits`): rows whose
@@ -926,6 +928,7 @@ class GroupLoader:
 
     config: PlotConfig | None = None
     overrides: tuple[tuple[str, Any], ...] = ()
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
     shared: Mapping[str, tuple[ValueHistogram, bool]] = field(default_factory=dict)
 
     def effective_config(self) -> PlotConfig | None:
@@ -942,6 +945,7 @@ class GroupLoader:
             item.group,
             config=self.effective_config(),
             backend=item.backend,
+            memory_budget=self.memory_budget,
             window=None if window is None else (window.start, window.end),
             shared={key: histogram for key, (histogram, _) in self.shared.items()},
         )
@@ -963,6 +967,7 @@ class GroupLoader:
             item.group,
             config=self.effective_config(),
             backend=item.backend,
+            memory_budget=self.memory_budget,
             window=None if window is None else (window.start, window.end),
         )
 
@@ -970,6 +975,8 @@ class GroupLoader:
         """What shapes the pictures besides the run's options: the config file, readable.
 
         The overrides are not repeated here: the run records them as its own options.
+        Nor is the memory budget, a run option like the number of workers: a run resumed
+        with another budget (after running out of memory) keeps what was done.
         """
         described: dict[str, Any] = {"config": None}
         if self.config is not None:

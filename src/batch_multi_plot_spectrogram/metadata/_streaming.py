@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..histogram import ValueHistogram
+from ..options import DEFAULT_MEMORY_BUDGET
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -37,8 +38,6 @@ __all__ = [
     "record_blocks",
 ]
 
-#: Bytes a worker may use for one group (blocks read, values held and the figure).
-DEFAULT_MEMORY_BUDGET = 1_500_000_000
 # The share of the budget one block may take, with its working copies.
 _BLOCK_SHARE = 8
 

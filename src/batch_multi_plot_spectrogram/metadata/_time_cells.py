@@ -67,9 +67,10 @@ class TimeCells:
     @staticmethod
     def wanted(n_time: int, n_y: int, n_rows: int, budget: int) -> bool:
         """Whether rows of ``n_time`` records by ``n_y`` channels are to be folded: when
-        holding them at full resolution (and the figure's working copies of them) would
-        take more than a quarter of ``budget``, and folding makes them smaller."""
-        return n_time * n_y * 8 * n_rows > budget // 4 and n_time > 4 * CELLS
+        holding them at full resolution would take more than an eighth of ``budget``
+        (drawing them takes about five times as much again, measured), and folding
+        makes them smaller."""
+        return n_time * n_y * 8 * n_rows > budget // 8 and n_time > 4 * CELLS
 
     def empty(self, n_y: int) -> np.ndarray:
         """The accumulator for a row of ``n_y`` channels (sums and counts for a mean)."""

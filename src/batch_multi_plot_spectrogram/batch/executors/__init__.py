@@ -43,12 +43,14 @@ def make_executor(
     scheduler_address: str | None = None,
     initializer: Callable[..., Any] | None = None,
     initargs: Sequence[Any] = (),
+    preload: Sequence[str] = (),
 ) -> BatchExecutor:
     """Turn the executor arguments of the API into a :class:`BatchExecutor`.
 
     Every check comes first. A cluster is connected to now (so that an unreachable
     scheduler is reported before anything is written); local worker processes start at
-    :meth:`BatchExecutor.start`.
+    :meth:`BatchExecutor.start`, a forkserver importing ``preload`` for them first (see
+    :class:`LocalProcessPool`).
 
     Raises
     ------
@@ -91,6 +93,7 @@ def make_executor(
             initializer=initializer,
             initargs=initargs,
             max_in_flight=max_in_flight,
+            preload=preload,
         )
     raise SettingError(
         "Expected executor to be 'processes', 'serial', a concurrent.futures.Executor "

@@ -64,6 +64,14 @@ def default_mp_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def _preload(context: multiprocessing.context.BaseContext, modules: Sequence[str]) -> None:
+    """Have a forkserver context import ``modules`` (and, as by default, the main
+    module) before it forks its first worker."""
+    if modules and context.get_start_method() == "forkserver":
+        preload = ["__main__", *(m for m in modules if m != "__main__")]
+        context.set_forkserver_preload(preload)
+
+
 # ---------------------------------------------------------------------------------------
 # The crash-tolerant local pool
 # ---------------------------------------------------------------------------------------
@@ -206,6 +214,10 @@ class LocalProcessPool(Executor):
         Called once in each new worker process before its first call.
     mp_context
         The multiprocessing context; default :func:`default_mp_context`.
+    preload
+        Modules to import in the forkserver, when the context is ``forkserver``, so that
+        every worker is forked with them loaded instead of importing them itself. It acts
+        only if this process's forkserver is not running yet (it is one per process).
 
     Notes
     -----
@@ -223,10 +235,12 @@ class LocalProcessPool(Executor):
         initializer: Callable[..., Any] | None = None,
         initargs: Sequence[Any] = (),
         mp_context: multiprocessing.context.BaseContext | None = None,
+        preload: Sequence[str] = (),
     ) -> None:
         if max_workers < 1:
             raise SettingError(f"Expected max_workers >= 1. Got {max_workers!r} instead.")
         self._context = mp_context or default_mp_context()
+        _preload(self._context, preload)
         self._timeout = item_timeout
         self._initializer = initializer
         self._initargs = tuple(initargs)
@@ -605,7 +619,7 @@ class LocalProcessExecutor(BatchExecutor):
     ----------
     pool
         A pool of the caller's; None to make one of ``max_workers`` processes.
-    max_workers, item_timeout, initializer, initargs
+    max_workers, item_timeout, initializer, initargs, preload
         The pool to make (see :class:`LocalProcessPool`).
     max_in_flight
         Items to keep submitted (default: twice the pool's workers).
@@ -620,10 +634,11 @@ class LocalProcessExecutor(BatchExecutor):
         initializer: Callable[..., Any] | None = None,
         initargs: Sequence[Any] = (),
         max_in_flight: int | None = None,
+        preload: Sequence[str] = (),
     ) -> None:
         self.pool = pool
         self.owned = pool is None
-        self._make = (max_workers, item_timeout, initializer, tuple(initargs))
+        self._make = (max_workers, item_timeout, initializer, tuple(initargs), tuple(preload))
         self.workers = pool.max_workers if pool is not None else max_workers
         timeout = pool.item_timeout if pool is not None else item_timeout
         self.enforces_timeout = timeout is not None
@@ -631,9 +646,13 @@ class LocalProcessExecutor(BatchExecutor):
 
     def start(self) -> None:
         if self.pool is None:
-            workers, timeout, initializer, initargs = self._make
+            workers, timeout, initializer, initargs, preload = self._make
             self.pool = LocalProcessPool(
-                workers, item_timeout=timeout, initializer=initializer, initargs=initargs
+                workers,
+                item_timeout=timeout,
+                initializer=initializer,
+                initargs=initargs,
+                preload=preload,
             )
 
     def _running(self) -> LocalProcessPool:
