@@ -714,14 +714,24 @@ def test_items_are_read_lazily_and_in_flight_items_are_bounded(tmp_path):
     assert all((tmp_path / f"{key}.png").exists() for key in completed)
 
 
-def test_item_timeout_with_an_executor_that_cannot_stop_tasks(tmp_path):
-    def build(item):
-        if item == "slow":
-            time.sleep(1.5)
-        return rows_for(item)
+#: Holds the "slow" item of the thread-pool timeout test until the batch gave up on it.
+_RELEASE_SLOW = threading.Event()
 
+
+def _held_build(item):
+    if item == "slow":
+        _RELEASE_SLOW.wait(120)
+    return rows_for(item)
+
+
+def test_item_timeout_with_an_executor_that_cannot_stop_tasks(tmp_path):
+    # The others have ten times the time a figure takes, even on a busy machine.
+    _RELEASE_SLOW.clear()
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        result = run(["slow", "a", "b"], tmp_path, build, executor=pool, item_timeout=0.5)
+        try:
+            result = run(["slow", "a", "b"], tmp_path, _held_build, executor=pool, item_timeout=10)
+        finally:
+            _RELEASE_SLOW.set()
     assert result == {"slow": "error", "a": "ok", "b": "ok"}
     assert "its late result is ignored" in (tmp_path / "generic_progress.json.log").read_text()
     assert read_progress(tmp_path)["errors"] == ["slow"]
