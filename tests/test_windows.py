@@ -111,11 +111,15 @@ def test_the_axis_spans_the_window_and_a_window_without_records_is_no_data(
     assert plot.options["time_range"] == (DAY0 + 12 * 3600, DAY0 + 18 * 3600)
     (row,) = plot.datasets
     seconds = row["x"].astype("datetime64[ns]").astype("int64") / 1e9
-    assert seconds.min() >= DAY0 + 12 * 3600 and seconds.max() < DAY0 + 18 * 3600
-    assert seconds.size == 36
+    inside = (seconds >= DAY0 + 12 * 3600) & (seconds < DAY0 + 18 * 3600)
+    assert inside.sum() == 36
+    # Besides them, the record on either side, whose cell may reach into the window (the
+    # axis cuts it): here the last one before the gap, and the first of the next window.
+    assert seconds.size == 38
+    assert seconds[0] < DAY0 + 6 * 3600 and DAY0 + 18 * 3600 <= seconds[-1] < DAY0 + 19 * 3600
 
 
-def test_a_window_reads_only_its_records(tmp_path: Path) -> None:
+def test_a_window_reads_only_its_records_and_their_neighbours(tmp_path: Path) -> None:
     ds = two_days(chunk=36, n_energy=64)  # one chunk per 6 hours (from 00:05)
     store = write_store(tmp_path / "two_days.zarr", "zarr3", {"orbit": ds})
     window = (DAY0 + 12 * 3600, DAY0 + 18 * 3600)
@@ -129,8 +133,9 @@ def test_a_window_reads_only_its_records(tmp_path: Path) -> None:
     whole, part = read(), read(window=window)
     assert ds["ees"].nbytes == 221_184
     assert whole > 200_000
-    # The window's 36 records lie in two chunks of the eight.
-    assert part < whole / 3, (part, whole)
+    # The window's 36 records and the record on either side lie in at most four chunks
+    # of the eight.
+    assert part < whole / 2, (part, whole)
 
 
 def _red_columns(image: np.ndarray) -> np.ndarray:
@@ -211,3 +216,24 @@ def test_window_lengths_and_files_are_checked(tmp_path: Path) -> None:
     backwards.write_text("start,end\n2015-12-01T02:00,2015-12-01T01:00\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="line 2: start '2015-12-01T02:00' is not before"):
         window_plan(None, backwards)
+
+
+def test_data_going_on_past_a_window_is_drawn_up_to_its_edges(tmp_path: Path) -> None:
+    # Records every 10 minutes from 00:05: the window's first record (02:15) is 6 minutes
+    # after its start, its last (04:45) 5 minutes before its end. Their own cells stop
+    # 5 minutes short; the records just outside reach the edges.
+    folder = archive(tmp_path / "archive", two_days())
+    csv = tmp_path / "windows.csv"
+    csv.write_text("start,end,name\n2015-12-01T02:09,2015-12-01T04:50,w\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_cli("render", folder, "-o", out, "--windows", csv, "--workers", "1")
+    assert result.returncode == 0, shows(result)
+    (figure,) = [p for p in (out / "two_days.zarr").glob("*.png")]
+    image = pixels(figure)
+    left, right = _panel_edges(image)
+    middle = image.shape[0] // 3
+    rows = image[middle - 40 : middle + 40]
+    # Every column of the panel holds data: no blank (white) column at either edge.
+    inner = rows[:, left + 2 : right - 1]
+    white = (inner.min(axis=-1) > 245).all(axis=0)
+    assert not white.any(), np.flatnonzero(white)

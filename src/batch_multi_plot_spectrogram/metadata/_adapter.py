@@ -467,8 +467,9 @@ def _view(
     spec: RowSpec,
     window: tuple[float, float] | None,
 ) -> xr.Dataset:
-    """The group as one row sees it: its selected ranges and the time window, cut on the
-    lazy arrays (``isel``), so that only those records and cells are read.
+    """The group as one row sees it: its selected ranges and the time window (with the
+    record on either side of it; none when the window holds no record), cut on the lazy
+    arrays (``isel``), so that only those records and cells are read.
 
     Raises
     ------
@@ -510,7 +511,14 @@ def _view(
         attrs = {**time_var.attrs, **time_var.encoding}
         where = f"store {plan.store!r}, group {plan.group!r}, variable {spec.plan.variable!r}"
         seconds = _unix(decode_time(np.asarray(time_var.values), where=where, attrs=attrs))
-        indexers[spec.plan.time_dim] = _index((seconds >= window[0]) & (seconds < window[1]))
+        inside = (seconds >= window[0]) & (seconds < window[1])
+        if inside.any():
+            # The record on either side is read too: its cell may reach into the window
+            # (the figure is cut at the window's edges), so that data going on past an
+            # edge is drawn up to it instead of stopping half a sample short.
+            first, last = np.flatnonzero(inside)[[0, -1]]
+            inside[max(first - 1, 0)] = inside[min(last + 1, inside.size - 1)] = True
+        indexers[spec.plan.time_dim] = _index(inside)
     return ds.isel(indexers) if indexers else ds
 
 
