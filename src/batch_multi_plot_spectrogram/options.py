@@ -56,6 +56,7 @@ __all__ = [
     "parse_positive",
     "parse_positive_int",
     "parse_scale",
+    "parse_storage",
     "parse_text",
     "parse_times",
 ]
@@ -418,6 +419,14 @@ def parse_output_format(value: object, origin: Origin) -> str:
 GROUP_BY: tuple[str, ...] = ("day", "file")
 
 
+def parse_storage(value: object, origin: Origin) -> dict[str, Any]:
+    """A table of fsspec storage options (its values are the file system's to check)."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        # Never the value itself: it may be a credential.
+        raise origin.fail("a table of storage options", f"a {type(value).__name__}")
+    return dict(value)
+
+
 def parse_group_by(value: object, origin: Origin) -> str:
     """How ingest names groups: ``"day"`` or ``"file"`` (any case)."""
     plain = _single(value)
@@ -707,6 +716,15 @@ OPTIONS: tuple[Option, ...] = (
         True,
         _ARGUMENT,
         "write thumbnails and OUT/index.html to browse an archive run",
+    ),
+    Option(
+        "storage",
+        "run",
+        parse_storage,
+        None,
+        frozenset({"config"}),
+        "fsspec storage options of stores named by URL (a [storage] table; never recorded)",
+        "storage",
     ),
 )
 

@@ -40,7 +40,8 @@ from ..options import Collapse, Origin, options_where
 from ..render._binning import time_bins  # numpy only: no matplotlib import
 from ..render._datasets import DatasetDict, ItemPlot
 from ..render._zoom import zoom_window
-from ..stores import GroupMeta, StoreBackend, VariableMeta, backend_for
+from ..stores import GroupMeta, StoreBackend, VariableMeta, backend_for, location
+from ..stores._remote import set_storage_options
 from ._conventions import METADATA_KEYS, RowPlan, axis_label, classify, is_intensive
 from ._items import StoreItem
 from ._overrides import Overrides, Report
@@ -275,7 +276,7 @@ def plan_group(
     StoreError
         When the group cannot be opened.
     """
-    path = os.path.abspath(os.fspath(store))
+    path = location(store)
     group = _normal_group(group)
     backend = backend or backend_for(path)
     root_attrs = backend.read_root_attrs(path, METADATA_KEYS) if group != "/" else {}
@@ -703,6 +704,9 @@ class GroupLoader:
 
     def __call__(self, item: StoreItem) -> ItemPlot:
         """Load the dataset dicts of ``item``'s group."""
+        if self.config is not None and self.config.storage:
+            # In this (worker) process's memory only: stores named by URL need them.
+            set_storage_options(dict(self.config.storage))
         return load_group(
             item.store, item.group, config=self.effective_config(), backend=item.backend
         )
