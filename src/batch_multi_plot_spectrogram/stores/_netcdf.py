@@ -13,6 +13,7 @@ the next run.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Container
 from functools import partial
 from pathlib import Path
@@ -58,7 +59,9 @@ def _open_binary(path: Path | str) -> Any:
     """The file, read through fsspec's block cache when it is a URL (the HDF5 library
     reads many small pieces: each block is fetched once)."""
     if is_url(path):
-        return open_file(str(path))
+        shared = open_file(str(path))
+        shared.seek(0)
+        return contextlib.nullcontext(shared)
     return open(path, "rb")
 
 
@@ -66,7 +69,7 @@ def _h5file(path: str) -> Any:
     import h5py
 
     if is_url(path):
-        return h5py.File(open_file(path), "r")
+        return h5py.File(open_file(path), "r")  # closing it leaves the shared file open
     return h5py.File(path, "r", locking=False)
 
 

@@ -153,7 +153,20 @@ def zarr_store(url: str) -> Any:
     )
 
 
+_files: dict[str, Any] = {}
+
+
 def open_file(url: str) -> Any:
-    """A file object reading ``url`` in :data:`NETCDF_BLOCK_SIZE` blocks, cached."""
-    fs, path = filesystem(url)
-    return fs.open(path, "rb", cache_type=NETCDF_CACHE, block_size=NETCDF_BLOCK_SIZE)
+    """A file object reading ``url`` in :data:`NETCDF_BLOCK_SIZE` blocks, cached; the
+    same object for the same URL in a process, so that the groups of one file read by
+    one worker share its blocks (HDF5 metadata is read once, not once per group). Do not
+    close it: readers seek before they read."""
+    key = f"{NETCDF_CACHE}:{NETCDF_BLOCK_SIZE}:{url}"
+    found = _files.get(key)
+    if found is None or found.closed:
+        fs, path = filesystem(url)
+        found = fs.open(path, "rb", cache_type=NETCDF_CACHE, block_size=NETCDF_BLOCK_SIZE)
+        while len(_files) >= 16:  # the oldest is dropped, not closed: a dataset may use it
+            _files.pop(next(iter(_files)))
+        _files[key] = found
+    return found
