@@ -296,3 +296,33 @@ def test_server_gone_mid_run_fails_items_naming_the_url_and_resumes(
     assert ran.returncode == 0, ran
     assert summary(ran.err)["error"] == 0
     assert_same_figures(local_figures, out, only="fast_sample.zarr/")
+
+
+# -- without servers --------------------------------------------------------------------
+
+
+def test_urls_keep_their_name_and_file_urls_are_paths(tmp_path: Path) -> None:
+    from batch_multi_plot_spectrogram.archive import remote_progress_dir, store_label
+    from batch_multi_plot_spectrogram.stores import location
+    from batch_multi_plot_spectrogram.stores._remote import is_url
+
+    assert location("s3://bucket/archive/") == "s3://bucket/archive"
+    assert location(f"file://{tmp_path}") == str(tmp_path)
+    assert is_url("https://host/a.zarr") and not is_url("file:///x") and not is_url("a/b")
+    label = store_label("s3://bucket/archive/sub/day.zarr", "s3://bucket/archive")
+    assert label == "sub/day.zarr"
+    folder = remote_progress_dir("s3://bucket/archive", tmp_path)
+    assert folder.parent == tmp_path / ".progress"
+    assert "/" not in folder.name and folder.name.startswith("s3")
+
+
+def test_storage_table_is_never_shown_nor_described(tmp_path: Path) -> None:
+    from batch_multi_plot_spectrogram.metadata import load_config
+
+    config = tmp_path / "c.toml"
+    config.write_text(f'colormap = "plasma"\n[storage]\nkey = "{KEY}"\nsecret = "{SECRET}"\n')
+    loaded = load_config(config)
+    assert dict(loaded.storage) == {"key": KEY, "secret": SECRET}
+    assert KEY not in repr(loaded) and SECRET not in repr(loaded)
+    assert KEY not in json.dumps(loaded.describe())
+    assert dict(loaded.with_top({"colormap": "viridis"}).storage) == dict(loaded.storage)

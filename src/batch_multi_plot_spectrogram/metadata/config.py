@@ -130,7 +130,7 @@ class PlotConfig:
     top: Options = ()
     groups: tuple[Section, ...] = field(default=())
     variables: tuple[Section, ...] = field(default=())
-    # Never shown nor recorded: it may hold credentials (see stores._remote.redacted).
+    # Never shown nor recorded: it may hold credentials (see stores._remote).
     storage: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
 
     def figure_options(self, group: str) -> dict[str, Any]:

@@ -5,7 +5,8 @@ A store is a URL string wherever a local store is a path. The storage options (t
 ``[storage]`` table of a config file: ``endpoint_url``, ``anon``, credentials...) are
 kept in this process's memory (:func:`set_storage_options`), never in an item or a
 record: the driver sets them for listing, and the loader that travels to the workers
-sets them again there before it opens a store. :func:`redacted` is what may be shown.
+sets them again there before it opens a store. They are never shown, logged or
+recorded (credentials among them: ``key``, ``secret``, ``token``, ``password``...).
 
 Retries: s3fs retries throttling (503 ``SlowDown``), 5xx and timeouts itself, with
 exponential backoff (``retries``, default 5, a storage option); HTTP(S) requests go
@@ -30,7 +31,6 @@ __all__ = [
     "is_url",
     "local_path",
     "open_file",
-    "redacted",
     "set_storage_options",
     "storage_options",
     "zarr_store",
@@ -46,7 +46,6 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 #: How NetCDF-4/HDF5 files are read over the network (see README, "Remote archives").
 NETCDF_CACHE = "blockcache"
 NETCDF_BLOCK_SIZE = 1 << 20
-_SECRET_WORDS = ("key", "secret", "token", "password", "credential")
 
 _options: dict[str, Any] = {}
 
@@ -74,17 +73,6 @@ def set_storage_options(options: Mapping[str, Any] | None) -> None:
 def storage_options() -> dict[str, Any]:
     """A copy of this process's storage options."""
     return dict(_options)
-
-
-def is_secret(name: str) -> bool:
-    """Whether a storage option holds a credential, by its name."""
-    lowered = name.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
-
-
-def redacted(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Storage options fit to show or record: credentials replaced by ``"***"``."""
-    return {k: ("***" if is_secret(k) else v) for k, v in options.items()}
 
 
 def _retry_middleware() -> Any:
