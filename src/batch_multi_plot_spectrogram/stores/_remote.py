@@ -100,7 +100,7 @@ def _retry_middleware() -> Any:
                 attempt,
                 HTTP_RETRIES,
                 request.method,
-                request.url,
+                request.url.with_query(None),  # a signed URL's query is a credential
                 delay,
                 failure,
             )
