@@ -151,7 +151,7 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
 def test_schema_keys_match_the_code() -> None:
     schema = load_schema("plot-config.schema.json")
     jsonschema.Draft202012Validator.check_schema(schema)
-    top = set(schema["properties"]) - {"groups", "variables"}
+    top = set(schema["properties"]) - {"groups", "variables", "storage"}
     assert top == set(ROW_KEYS) | set(FIGURE_KEYS)
     assert set(schema["$defs"]["variable_section"]["properties"]) == set(ROW_KEYS)
     assert set(schema["$defs"]["group_section"]["properties"]) == top

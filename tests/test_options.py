@@ -37,6 +37,11 @@ def test_the_config_schema_is_the_table() -> None:
     in_config = {o.config_key: o for o in OPTIONS if "config" in o.where}
     top = {k: v for k, v in schema["properties"].items() if k not in ("groups", "variables")}
     assert set(top) == set(in_config)
+    # Run options (the storage table) are top-level only, and never store attributes.
+    run_keys = {k for k, o in in_config.items() if o.level == "run"}
+    assert run_keys == {"storage"}
+    for key in run_keys:
+        assert top.pop(key) == {"$ref": f"#/$defs/{in_config.pop(key).schema}"}
     for key, entry in in_config.items():
         assert entry.schema is not None, key
         assert top[key] == {"$ref": f"#/$defs/{entry.schema}"}, key
@@ -47,7 +52,7 @@ def test_the_config_schema_is_the_table() -> None:
     assert variables == {k: v for k, v in top.items() if in_config[k].level == "row"}
     assert set(ROW_KEYS) == set(variables) and set(FIGURE_KEYS) == set(top) - set(variables)
     # Config and attributes are one set of keys.
-    assert {o.name for o in OPTIONS if "config" in o.where} == {
+    assert {o.name for o in OPTIONS if "config" in o.where and o.level != "run"} == {
         o.name for o in OPTIONS if "attribute" in o.where
     }
 

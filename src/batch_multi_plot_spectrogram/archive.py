@@ -54,7 +54,8 @@ from .options import (
     parse_argument,
 )
 from .shared_limits import LIMITS_FILE, compute_shared_limits
-from .stores import find_stores, read_groups
+from .stores import find_stores, location, read_groups
+from .stores._remote import is_url, set_storage_options
 
 __all__ = [
     "PROGRESS_SUFFIX",
@@ -182,7 +183,7 @@ class StoreProblem:
 class ArchivePlan:
     """What :func:`render_archive` would do: every store, its items and where they go."""
 
-    archive: Path
+    archive: Path | str
     output: Path
     output_format: str
     stores: list[StorePlan]
@@ -198,16 +199,25 @@ class ArchivePlan:
         return store.output_dir / store.outputs[group]
 
 
-def _base(archive: Path) -> Path:
+def _base(archive: Path | str) -> Path | str:
     """The folder store labels are relative to: the archive, or the folder of a store."""
+    if isinstance(archive, str):  # a URL: a prefix, or a store named by its suffix
+        named = archive.rsplit("/", 1)[-1].lower()
+        is_remote_store = named.endswith((".zarr", ".nc", ".nc4", ".h5", ".cdf"))
+        return archive.rsplit("/", 1)[0] if is_remote_store else archive
     is_store = not archive.is_dir() or archive.name.lower().endswith(".zarr")
     return archive.parent if is_store else archive
 
 
-def store_label(store: str, base: Path) -> str:
+def store_label(store: str, base: Path | str) -> str:
     """A store's name in output paths: its path relative to the archive folder, as found
     (a store reached through a symbolic link is named by the link), each component made
-    safe by :func:`~.batch._keys.safe_name`."""
+    safe by :func:`~.batch._keys.safe_name`. A store named by URL: its path under the
+    archive's URL."""
+    if isinstance(base, str) or is_url(store):
+        prefix = str(base).rstrip("/") + "/"
+        rest = store[len(prefix) :] if store.startswith(prefix) else store.rsplit("/", 1)[-1]
+        return "/".join(safe_name(part) for part in rest.strip("/").split("/") if part)
     relative = PurePosixPath(Path(os.path.relpath(store, base)).as_posix())
     if not relative.parts or relative.parts[0] == "..":
         relative = PurePosixPath(Path(store).name)
@@ -223,10 +233,18 @@ def progress_path_for(label: str, store: str, progress_dir: Path | None) -> Path
     return progress_dir / (flat + PROGRESS_SUFFIX)
 
 
+def remote_progress_dir(archive: str, output: Path) -> Path:
+    """Where the progress files and logs of an archive named by URL go by default: a
+    folder of the output folder named for the archive (never the bucket)."""
+    return output / ".progress" / safe_name(archive)
+
+
 def _config(config: PlotConfig | str | os.PathLike[str] | None) -> PlotConfig | None:
-    if config is None or isinstance(config, PlotConfig):
-        return config
-    return load_config(config)
+    if config is not None and not isinstance(config, PlotConfig):
+        config = load_config(config)
+    # The driver's listing reads remote stores with them; workers get them with the loader.
+    set_storage_options(dict(config.storage) if config is not None else None)
+    return config
 
 
 def plan_archive(
@@ -271,9 +289,12 @@ def plan_archive(
     """
     fmt = option("output_format").parse(output_format, Origin.argument("output_format"))
     checked = _config(config)
-    root = Path(os.path.abspath(os.fspath(archive)))
+    named = location(archive)
+    root: Path | str = named if is_url(named) else Path(named)
     out = Path(os.path.abspath(os.fspath(output)))
     folder = None if progress_dir is None else Path(os.path.abspath(os.fspath(progress_dir)))
+    if folder is None and isinstance(root, str):
+        folder = remote_progress_dir(root, out)
     base = _base(root)
     plan = ArchivePlan(root, out, fmt, [])
     listings = []
@@ -571,6 +592,8 @@ def render_archive(
         windows=cut,
     )
     _refuse_inside_stores(plan, {"output": plan.output, "progress_dir": progress_dir})
+    if progress_dir is None and isinstance(plan.archive, str):
+        progress_dir = remote_progress_dir(plan.archive, plan.output)
 
     def runner_of() -> BatchExecutor:
         return make_executor(
@@ -671,11 +694,16 @@ def limits_path(
 ) -> Path:
     """Where the shared colour limits of an archive are kept: ``shared-limits.json`` in
     the archive folder (``<store>.shared-limits.json`` beside a single store), or in
-    ``progress_dir``."""
-    where = Path(os.fspath(archive)).absolute()
+    ``progress_dir`` (for an archive named by URL: where its progress files go)."""
+    named = location(archive)
+    if is_url(named):
+        folder = Path(".progress") / safe_name(named) if progress_dir is None else progress_dir
+        return Path(os.fspath(folder)) / LIMITS_FILE
+    where = Path(named).absolute()
     base = _base(where)
     name = LIMITS_FILE if base == where else f"{where.name}.{LIMITS_FILE}"
-    return (Path(os.fspath(progress_dir)) if progress_dir is not None else base) / name
+    folder = base if progress_dir is None else progress_dir
+    return Path(os.fspath(folder)) / name
 
 
 def _summary_items(plan: ArchivePlan) -> Iterator[tuple[str, StoreItem]]:
@@ -851,6 +879,7 @@ def check_archive(
         except ConfigError as exc:
             problems.append(Problem("config", config_path, None, str(exc)))
             config = None
+    set_storage_options(dict(config.storage) if isinstance(config, PlotConfig) else None)
     try:
         stores = find_stores(path)
     except StoreError as exc:

@@ -234,7 +234,8 @@ def _verbosity(sub_verbose: int) -> int:
     return verbose
 
 
-_archive = click.argument("archive", type=click.Path(path_type=Path))
+# Text, not a Path: a URL (s3://bucket/prefix) keeps its double slash.
+_archive = click.argument("archive", type=click.Path())
 _config = click.option(
     "--config",
     "config_path",
@@ -399,7 +400,7 @@ def _dry_run(plan: Any) -> None:
 @_window_options
 @_verbose_option
 def render(
-    archive: Path,
+    archive: str,
     output: Path,
     config_path: str | None,
     workers: int | None,
@@ -661,7 +662,7 @@ def ingest(
 @_archive
 @_config
 @_verbose_option
-def validate(archive: Path, config_path: str | None, sub_verbose: int) -> None:
+def validate(archive: str, config_path: str | None, sub_verbose: int) -> None:
     """Check stores, metadata and config under ARCHIVE; report every problem."""
     from .archive import check_archive
 
@@ -693,7 +694,7 @@ def validate(archive: Path, config_path: str | None, sub_verbose: int) -> None:
 @_window_options
 @_verbose_option
 def list_items(
-    archive: Path,
+    archive: str,
     config_path: str | None,
     progress_dir: Path | None,
     show_limits: bool,

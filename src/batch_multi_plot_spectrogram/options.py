@@ -63,6 +63,7 @@ __all__ = [
     "parse_rows",
     "parse_scale",
     "parse_select",
+    "parse_storage",
     "parse_text",
     "parse_time_range",
     "parse_times",
@@ -610,6 +611,14 @@ def parse_memory_budget(value: object, origin: Origin) -> int:
 GROUP_BY: tuple[str, ...] = ("day", "file")
 
 
+def parse_storage(value: object, origin: Origin) -> dict[str, Any]:
+    """A table of fsspec storage options (its values are the file system's to check)."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        # Never the value itself: it may be a credential.
+        raise origin.fail("a table of storage options", f"a {type(value).__name__}")
+    return dict(value)
+
+
 def parse_group_by(value: object, origin: Origin) -> str:
     """How ingest names groups: ``"day"`` or ``"file"`` (any case)."""
     plain = _single(value)
@@ -951,6 +960,15 @@ OPTIONS: tuple[Option, ...] = (
         True,
         _ARGUMENT,
         "write thumbnails and OUT/index.html to browse an archive run",
+    ),
+    Option(
+        "storage",
+        "run",
+        parse_storage,
+        None,
+        frozenset({"config"}),
+        "fsspec storage options of stores named by URL (a [storage] table; never recorded)",
+        "storage",
     ),
 )
 

@@ -80,8 +80,14 @@ def record_to_dict(record: logging.LogRecord) -> dict[str, Any]:
     return data
 
 
+#: Threads that do the I/O of every item of a process (fsspec's and zarr's event loops):
+#: their records (the retries of remote reads) go to the items running at the time.
+_IO_THREADS = frozenset({"fsspecIO", "zarr_io"})
+
+
 class _Collector(logging.Handler):
-    """Keep the records made by one thread (a worker may run several items at once)."""
+    """Keep the records made by one thread (a worker may run several items at once), and
+    those of the shared I/O threads."""
 
     def __init__(self, thread: int) -> None:
         super().__init__()
@@ -89,7 +95,7 @@ class _Collector(logging.Handler):
         self.records: list[dict[str, Any]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
+        if record.thread == self.thread or record.threadName in _IO_THREADS:
             self.records.append(record_to_dict(record))
 
 

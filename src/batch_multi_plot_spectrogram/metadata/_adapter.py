@@ -42,7 +42,8 @@ from ..options import Collapse, Origin, options_where
 from ..render._binning import time_bins  # numpy only: no matplotlib import
 from ..render._datasets import DatasetDict, ItemPlot
 from ..render._zoom import zoom_window
-from ..stores import GroupMeta, StoreBackend, VariableMeta, backend_for
+from ..stores import GroupMeta, StoreBackend, VariableMeta, backend_for, location
+from ..stores._remote import set_storage_options
 from ._conventions import (
     METADATA_KEYS,
     RowPlan,
@@ -329,7 +330,7 @@ def plan_group(
     StoreError
         When the group cannot be opened.
     """
-    path = os.path.abspath(os.fspath(store))
+    path = location(store)
     group = _normal_group(group)
     backend = backend or backend_for(path)
     root_attrs = backend.read_root_attrs(path, METADATA_KEYS) if group != "/" else {}
@@ -947,6 +948,7 @@ class GroupLoader:
 
     def __call__(self, item: StoreItem) -> ItemPlot:
         """Load the dataset dicts of ``item``'s group (of its time window, if any)."""
+        self._reach_storage()
         window = item.window
         plot = load_group(
             item.store,
@@ -966,9 +968,15 @@ class GroupLoader:
         options.setdefault("zoom_duration_minutes", (window.end - window.start) / 360.0)
         return ItemPlot(datasets=plot.datasets, options=options, problems=plot.problems)
 
+    def _reach_storage(self) -> None:
+        if self.config is not None and self.config.storage:
+            # In this (worker) process's memory only: stores named by URL need them.
+            set_storage_options(dict(self.config.storage))
+
     def summarise(self, item: StoreItem) -> dict[str, tuple[ValueHistogram, bool]]:
         """The histograms of ``item``'s rows that share their limits (see
         :func:`summarise_group`)."""
+        self._reach_storage()
         window = item.window
         return summarise_group(
             item.store,

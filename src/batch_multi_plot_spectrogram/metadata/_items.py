@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..stores import StoreBackend, backend_for
+from ..stores import StoreBackend, backend_for, location
 from ._conventions import METADATA_KEYS, classify
 from ._overrides import Overrides, Report
 from .config import PlotConfig
@@ -105,7 +104,7 @@ def list_groups(
     StoreNotFoundError, StoreError
         When the store is missing or cannot be read.
     """
-    path = str(Path(store).absolute())
+    path = location(store)
     backend = backend_for(path)
     kind = backend.check(path)
     items: list[StoreItem] = []

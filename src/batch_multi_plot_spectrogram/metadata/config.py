@@ -130,6 +130,8 @@ class PlotConfig:
     top: Options = ()
     groups: tuple[Section, ...] = field(default=())
     variables: tuple[Section, ...] = field(default=())
+    # Never shown nor recorded: it may hold credentials (see stores._remote).
+    storage: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
 
     def figure_options(self, group: str) -> dict[str, Any]:
         """Every key the config sets for the figure of ``group`` (row keys included)."""
@@ -159,7 +161,7 @@ class PlotConfig:
         if not values:
             return self
         top = {**dict(self.top), **values}
-        return PlotConfig(self.path, tuple(top.items()), self.groups, self.variables)
+        return PlotConfig(self.path, tuple(top.items()), self.groups, self.variables, self.storage)
 
     def describe(self) -> dict[str, Any]:
         """The configuration as readable JSON values (for the progress file)."""
@@ -251,7 +253,7 @@ def parse_config(document: Mapping[str, Any], *, path: str | None = None) -> Plo
     if errors:
         raise ConfigError("\n".join(_describe_schema_error(e, path) for e in errors))
     assert isinstance(plain, dict)
-    top = {k: v for k, v in plain.items() if k not in ("groups", "variables")}
+    top = {k: v for k, v in plain.items() if k not in ("groups", "variables", "storage")}
     groups = tuple(
         Section(pattern, _options(values, path, f'in [groups."{pattern}"]'))
         for pattern, values in plain.get("groups", {}).items()
@@ -265,6 +267,7 @@ def parse_config(document: Mapping[str, Any], *, path: str | None = None) -> Plo
         top=_options(top, path, "at the top level"),
         groups=groups,
         variables=variables,
+        storage=tuple(dict(document.get("storage", {})).items()),
     )
 
 

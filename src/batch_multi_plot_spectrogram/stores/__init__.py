@@ -28,6 +28,7 @@ from ..errors import StoreError, StoreNotFoundError
 from ._cdf import CDFBackend
 from ._contract import GroupMeta, StoreBackend, VariableMeta
 from ._netcdf import NetCDFBackend
+from ._remote import is_url, local_path
 from ._zarr import ZarrBackend
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ __all__ = [
     "VariableMeta",
     "backend_for",
     "find_stores",
+    "location",
     "open_group",
     "read_groups",
     "read_root_attrs",
@@ -81,6 +83,24 @@ def _what_to_pass() -> str:
     return f"Pass a directory holding {_formats()}, or one such store."
 
 
+def location(path: str | os.PathLike[str]) -> str:
+    """A store's name everywhere: its URL as given, or its absolute path (``file://``
+    URLs become paths)."""
+    text = local_path(os.fspath(path))
+    return text.rstrip("/") if is_url(text) else str(Path(text).absolute())
+
+
+def _remote_backend(url: str) -> StoreBackend:
+    name = url.rstrip("/").rsplit("/", 1)[-1].lower()
+    for backend in BACKENDS.values():
+        if name.endswith(backend.suffixes):
+            return backend
+    raise StoreError(
+        f"{url!r} is not named like a store: expected one of {_formats()}. Name the store, "
+        "or a prefix (folder) that holds stores."
+    )
+
+
 def backend_for(path: str | os.PathLike[str]) -> StoreBackend:
     """The format of a store, from its name (and, for folders, their marker files).
 
@@ -91,6 +111,8 @@ def backend_for(path: str | os.PathLike[str]) -> StoreBackend:
     StoreError
         When no registered format claims it.
     """
+    if is_url(path):
+        return _remote_backend(os.fspath(path))
     p = Path(path)
     if not p.exists():
         raise StoreNotFoundError(f"{str(path)!r} does not exist. {_what_to_pass()}")
@@ -119,7 +141,7 @@ def store_format(path: str | os.PathLike[str]) -> str:
     StoreNotFoundError, StoreError
         When it does not exist or is not a store of a known format.
     """
-    absolute = str(Path(path).absolute())
+    absolute = location(path)
     return backend_for(absolute).check(absolute)
 
 
@@ -139,7 +161,9 @@ def find_stores(path: str | os.PathLike[str]) -> list[str]:
     StoreNotFoundError
         When ``path`` does not exist or holds no store.
     """
-    root = Path(path)
+    if is_url(local_path(os.fspath(path))):
+        return _find_remote(location(path))
+    root = Path(local_path(os.fspath(path)))
     if not root.exists():
         raise StoreNotFoundError(f"{str(path)!r} does not exist. {_what_to_pass()}")
     root = root.absolute()
@@ -183,6 +207,46 @@ def find_stores(path: str | os.PathLike[str]) -> list[str]:
     return sorted(found)
 
 
+def _find_remote(url: str) -> list[str]:
+    """The stores under a URL, found with the file system's own listing: a prefix is
+    listed level by level, never inside a store (a Zarr store's chunks are not listed).
+    A URL naming a store is that store (HTTP cannot list: name the store)."""
+    from ._remote import filesystem
+
+    if any(url.lower().endswith(b.suffixes) for b in BACKENDS.values()):
+        store_format(url)
+        return [url]
+    fs, root = filesystem(url)
+    try:
+        found_root = fs.isdir(root)
+    except (OSError, ValueError) as exc:
+        raise StoreNotFoundError(f"{url!r} cannot be listed: {exc}. {_what_to_pass()}") from None
+    if not found_root:
+        raise StoreNotFoundError(
+            f"{url!r} does not exist (no bucket, prefix or folder by that name). {_what_to_pass()}"
+        )
+    found: list[str] = []
+    pending = [root]
+    while pending:
+        here = pending.pop()
+        for entry in fs.ls(here, detail=True):
+            name = entry["name"].rstrip("/")
+            base = name.rsplit("/", 1)[-1]
+            if base.startswith(".") or name.rstrip("/") == here.rstrip("/"):
+                continue
+            named = [b for b in BACKENDS.values() if base.lower().endswith(b.suffixes)]
+            if named:
+                found.append(fs.unstrip_protocol(name))
+            elif entry.get("type") == "directory":
+                pending.append(name)
+    if not found:
+        raise StoreNotFoundError(
+            f"No stores found under {url!r}: it holds none of {_formats()}. Point to the "
+            "prefix that holds them."
+        )
+    return sorted(found)
+
+
 def _is_regular(path: Path) -> bool:
     try:
         return stat.S_ISREG(path.stat().st_mode)
@@ -204,7 +268,7 @@ def read_groups(store: str | os.PathLike[str], keys: Container[str]) -> list[Gro
     ``keys`` are the attribute names wanted. Raises :class:`StoreError` when the store
     cannot be read.
     """
-    path = str(Path(store).absolute())
+    path = location(store)
     backend = backend_for(path)
     backend.check(path)
     return backend.read_groups(path, keys)
@@ -212,7 +276,7 @@ def read_groups(store: str | os.PathLike[str], keys: Container[str]) -> list[Gro
 
 def read_root_attrs(store: str | os.PathLike[str], keys: Container[str]) -> dict[str, Any]:
     """The store's root attributes among ``keys``, without describing its groups."""
-    path = str(Path(store).absolute())
+    path = location(store)
     return backend_for(path).read_root_attrs(path, keys)
 
 
@@ -226,5 +290,5 @@ def open_group(
     StoreError
         When the group does not exist or cannot be opened.
     """
-    path = str(Path(store).absolute())
+    path = location(store)
     return (backend or backend_for(path)).open_group(path, group)

@@ -13,6 +13,7 @@ the next run.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Container
 from functools import partial
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ._contract import GroupMeta, StoreBackend, VariableMeta, open_decoding_times
+from ._remote import is_url, open_file
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -34,16 +36,16 @@ _PURE_DIMENSION = b"This is a netCDF dimension but not a netCDF variable"
 _NON_COORD_PREFIX = "_nc4_non_coord_"
 
 
-def _kind(path: Path) -> str | None:
+def _kind(path: Path | str) -> str | None:
     """``netcdf4`` or ``netcdf3`` from the file's signature; None when it is neither."""
-    with path.open("rb") as fh:
+    with _open_binary(path) as fh:
         head = fh.read(8)
         if head == _HDF5_SIGNATURE:
             return "netcdf4"
         if head[:3] == b"CDF" and head[3:4] in (b"\x01", b"\x02", b"\x05"):
             return "netcdf3"
         # HDF5 allows a user block before the signature, at 512, 1024, 2048, ... bytes.
-        size = path.stat().st_size
+        size = fh.seek(0, 2)
         offset = 512
         while offset + 8 <= size:
             fh.seek(offset)
@@ -51,6 +53,24 @@ def _kind(path: Path) -> str | None:
                 return "netcdf4"
             offset *= 2
     return None
+
+
+def _open_binary(path: Path | str) -> Any:
+    """The file, read through fsspec's block cache when it is a URL (the HDF5 library
+    reads many small pieces: each block is fetched once)."""
+    if is_url(path):
+        shared = open_file(str(path))
+        shared.seek(0)
+        return contextlib.nullcontext(shared)
+    return open(path, "rb")
+
+
+def _h5file(path: str) -> Any:
+    import h5py
+
+    if is_url(path):
+        return h5py.File(open_file(path), "r")  # closing it leaves the shared file open
+    return h5py.File(path, "r", locking=False)
 
 
 def _decode(value: Any) -> Any:
@@ -78,9 +98,12 @@ class NetCDFBackend(StoreBackend):
     suffixes = (".nc", ".nc4", ".h5")
 
     def check(self, path: str) -> str:
-        kind = _kind(Path(path))
+        try:
+            kind = _kind(path)
+        except FileNotFoundError:
+            raise StoreError(f"{path!r} does not exist.") from None
         if kind is None:
-            with open(path, "rb") as fh:
+            with _open_binary(path) as fh:
                 head = fh.read(8)
             got = "is empty" if not head else f"starts with {head!r}"
             raise StoreError(
@@ -98,9 +121,7 @@ class NetCDFBackend(StoreBackend):
     def read_root_attrs(self, path: str, keys: Container[str]) -> dict[str, Any]:
         if self.check(path) == "netcdf3":
             return dict(self._classic(path, keys).attrs)
-        import h5py
-
-        with h5py.File(path, "r", locking=False) as fh:
+        with _h5file(path) as fh:
             return {k: _decode(v) for k, v in fh.attrs.items() if k in keys}
 
     def _hdf5_groups(self, path: str, keys: Container[str]) -> list[GroupMeta]:
@@ -108,7 +129,7 @@ class NetCDFBackend(StoreBackend):
 
         out: list[GroupMeta] = []
         try:
-            fh = h5py.File(path, "r", locking=False)
+            fh = _h5file(path)
         except OSError as exc:
             raise StoreError(
                 f"{path!r} cannot be opened as a NetCDF-4/HDF5 file: {exc}."
@@ -194,7 +215,18 @@ class NetCDFBackend(StoreBackend):
             "decode_timedelta": False,
         }
         try:
-            if self.check(path) == "netcdf4":
+            kind = self.check(path)
+            if kind == "netcdf4" and is_url(path):
+                return open_decoding_times(
+                    partial(
+                        xr.open_dataset,
+                        open_file(path),
+                        engine="h5netcdf",
+                        phony_dims="access",
+                        **common,
+                    )
+                )
+            if kind == "netcdf4":
                 return open_decoding_times(
                     partial(
                         xr.open_dataset,
@@ -205,6 +237,8 @@ class NetCDFBackend(StoreBackend):
                         **common,
                     )
                 )
+            if is_url(path):
+                raise OSError("classic NetCDF files are read from local paths only")
             if group not in ("", "/"):
                 raise OSError(f"classic NetCDF files have no groups; asked for {group!r}")
             return open_decoding_times(partial(xr.open_dataset, path, engine="netcdf4", **common))

@@ -7,6 +7,7 @@ read than the whole store's consolidated document, and never stale.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Container, Mapping
 from functools import partial
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ._contract import GroupMeta, StoreBackend, VariableMeta, open_decoding_times
+from ._remote import filesystem, is_url, zarr_store
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -49,7 +51,15 @@ class ZarrBackend(StoreBackend):
         )
 
     def check(self, path: str) -> str:
-        if not any((Path(path) / marker).is_file() for marker in _MARKERS):
+        if is_url(path):
+            fs, root = filesystem(path)
+            try:
+                present = any(fs.isfile(f"{root}/{marker}") for marker in _MARKERS)
+            except OSError as exc:
+                raise StoreError(f"{path!r} cannot be read: {exc}.") from None
+        else:
+            present = any((Path(path) / marker).is_file() for marker in _MARKERS)
+        if not present:
             raise StoreError(
                 f"{path!r} is named like a Zarr store but holds no zarr.json (format 3) or "
                 ".zgroup (format 2) metadata. Check that it is a complete Zarr store."
@@ -60,7 +70,8 @@ class ZarrBackend(StoreBackend):
         import zarr
 
         try:
-            return zarr.open_group(path, mode="r", **kwargs)
+            where = zarr_store(path) if is_url(path) else path
+            return zarr.open_group(where, mode="r", **kwargs)
         except (FileNotFoundError, KeyError, ValueError, TypeError) as exc:
             raise StoreError(
                 f"{path!r} is named like a Zarr store but cannot be opened as one: {exc}. "
@@ -101,20 +112,12 @@ class ZarrBackend(StoreBackend):
         return _wanted(self._open_root(path, use_consolidated=False).attrs.asdict(), keys)
 
     def open_group(self, path: str, group: str) -> xr.Dataset:
-        import xarray as xr
 
         try:
-            ds = open_decoding_times(
-                partial(
-                    xr.open_dataset,
-                    path,
-                    engine="zarr",
-                    consolidated=False,
-                    chunks={},
-                    group=None if group in ("", "/") else group.strip("/"),
-                    decode_timedelta=False,
-                )
-            )
+            with warnings.catch_warnings():
+                # Remote stores without consolidated metadata are read group by group.
+                warnings.filterwarnings("ignore", "Failed to open Zarr store with consol")
+                ds = self._open(path, group)
         except (OSError, KeyError, ValueError) as exc:
             raise StoreError(
                 f"store {path!r}, group {group!r} cannot be opened: {exc}. List the store's "
@@ -122,3 +125,20 @@ class ZarrBackend(StoreBackend):
             ) from None
         # The same order as read_groups gives: names sorted.
         return ds[sorted(ds.data_vars, key=str)]
+
+    def _open(self, path: str, group: str) -> xr.Dataset:
+        import xarray as xr
+
+        return open_decoding_times(
+            partial(
+                xr.open_dataset,
+                zarr_store(path) if is_url(path) else path,
+                engine="zarr",
+                # Remote: one consolidated document saves a round trip per array (and
+                # HTTP cannot list a group's arrays without it).
+                consolidated=None if is_url(path) else False,
+                chunks={},
+                group=None if group in ("", "/") else group.strip("/"),
+                decode_timedelta=False,
+            )
+        )
