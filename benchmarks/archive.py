@@ -83,10 +83,12 @@ def build(folder: Path, n: int) -> tuple[Path, Path]:
 
 
 class PeakRSS:
-    """Peak resident memory of this process and its children, sampled every 50 ms."""
+    """Peak resident memory of this process and its children (``tree``), or of this
+    process alone, sampled every 50 ms."""
 
-    def __init__(self) -> None:
+    def __init__(self, tree: bool = True) -> None:
         self.peak = 0
+        self.tree = tree
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -94,7 +96,7 @@ class PeakRSS:
         me = psutil.Process()
         while not self._stop.is_set():
             total = 0
-            for proc in [me, *me.children(recursive=True)]:
+            for proc in [me, *me.children(recursive=True)] if self.tree else [me]:
                 with contextlib.suppress(psutil.Error):  # a worker that just ended
                     total += proc.memory_info().rss
             self.peak = max(self.peak, total)

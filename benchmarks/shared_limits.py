@@ -25,7 +25,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -40,6 +39,9 @@ from batch_multi_plot_spectrogram.batch._tasks import init_worker
 from batch_multi_plot_spectrogram.batch.executors import make_executor
 from batch_multi_plot_spectrogram.metadata import GroupLoader
 from batch_multi_plot_spectrogram.shared_limits import compute_shared_limits
+
+sys.path.insert(0, str(Path(__file__).parent))
+from archive import PeakRSS
 
 N_TIME, N_PITCH, N_ENERGY = 2000, 8, 32
 
@@ -81,29 +83,6 @@ def build(folder: Path, n: int) -> Path:
     return archive
 
 
-class DriverPeak:
-    """Peak resident memory of this process alone (the driver), sampled every 20 ms."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            self.peak = max(self.peak, me.memory_info().rss)
-            time.sleep(0.02)
-
-    def __enter__(self) -> DriverPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def first_pass(archive: Path, work: Path, items: int | None = None) -> tuple[float, int, int]:
     """Seconds, row keys and the driver's peak memory of a pass from scratch."""
     plan = plan_archive(archive, work / "plots")
@@ -121,7 +100,7 @@ def first_pass(archive: Path, work: Path, items: int | None = None) -> tuple[flo
             initargs=(logger_levels(),),
         )
 
-    with DriverPeak() as peak:
+    with PeakRSS(tree=False) as peak:
         start = time.perf_counter()
         state = compute_shared_limits(
             listed,

@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 
 from ._atomic import write_text_atomic
 from .batch._logs import apply_logger_levels, capture_records, logger_levels
+from .batch._passes import run_pass
 from .batch._signals import Interrupted, SignalGuard
 from .batch._tasks import init_worker
 from .batch.executors import make_executor
@@ -80,7 +81,6 @@ RECORD_KEYS = (
     "ingest_master",
     "ingest_master_sha256",
 )
-_POLL = 0.2
 _HASH_BLOCK = 2**20
 
 
@@ -753,39 +753,14 @@ def _run(
         dynamic_ncols=True,
         mininterval=0.5,
     )
-    pending: dict[concurrent.futures.Future[Any], IngestTask] = {}
-    outcome: BaseException | None = None
+
+    def finished(task: IngestTask, future: concurrent.futures.Future[Any]) -> None:
+        _record(run, task, future, writer)
+        bar.update(1)
+
     guard.install()
     try:
-        runner.start()
-        queue = iter(tasks)
-        exhausted = False
-        while guard.received is None:
-            while not exhausted and len(pending) < runner.in_flight():
-                task = next(queue, None)
-                if task is None:
-                    exhausted = True
-                    break
-                with guard.interruptible():
-                    pending[runner.submit(ingest_file, task)] = task
-            if exhausted and not pending:
-                break
-            done, _ = concurrent.futures.wait(
-                list(pending), timeout=_POLL, return_when=concurrent.futures.FIRST_COMPLETED
-            )
-            for future in done:
-                _record(run, pending.pop(future), future, writer)
-                bar.update(1)
-    except BaseException as exc:
-        outcome = exc
-    stopping = outcome is not None or guard.received is not None
-    try:
-        if stopping:
-            runner.stop(list(pending))
-        runner.close(stopping=stopping)
-        for future, task in list(pending.items()):
-            if future.done() and not future.cancelled():
-                _record(run, task, future, writer)
+        outcome = run_pass(runner, ingest_file, tasks, finished, guard)
         if writer is not None:
             writer.commit()
     finally:

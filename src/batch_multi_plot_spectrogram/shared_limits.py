@@ -17,7 +17,7 @@ values of that row, to within one bin (a factor of ``10 ** (1 / 100)``).
 
 from __future__ import annotations
 
-import concurrent.futures
+import functools
 import json
 import logging
 import signal
@@ -32,7 +32,8 @@ from typing import Any
 from tqdm import tqdm
 
 from ._atomic import write_text_atomic
-from .batch._signals import SignalGuard
+from .batch._passes import run_pass
+from .batch._signals import Interrupted, SignalGuard
 from .batch.executors import BatchExecutor
 from .errors import NoDataError
 from .histogram import ValueHistogram
@@ -149,10 +150,12 @@ def read_shared_limits(path: str | Path) -> SharedLimits | None:
         return None
 
 
-def _summarise(loader: GroupLoader, item: StoreItem) -> dict[str, tuple[dict[str, Any], bool]]:
+def _summarise(
+    loader: GroupLoader, task: tuple[str, StoreItem]
+) -> dict[str, tuple[dict[str, Any], bool]]:
     """In a worker: one item's histograms, as JSON documents (a few kB each)."""
     try:
-        summaries = loader.summarise(item)
+        summaries = loader.summarise(task[1])
     except NoDataError:
         return {}
     return {key: (h.to_json(), log_scale) for key, (h, log_scale) in summaries.items()}
@@ -215,10 +218,6 @@ def compute_shared_limits(
     if not todo:
         return state
     guard = SignalGuard(install_signal_handlers)
-    guard.install()
-    executor = make_executor()
-    pending: dict[Future[Any], tuple[str, float]] = {}
-    stopping = False
     bar = tqdm(
         total=len(todo),
         unit="item",
@@ -229,55 +228,47 @@ def compute_shared_limits(
         mininterval=0.5,
     )
     unsaved, saved_at = 0, time.monotonic()
+
+    def finished(task: tuple[str, StoreItem], future: Future[Any]) -> None:
+        nonlocal unsaved
+        name = task[0]
+        try:
+            state.add(name, future.result())
+        except Exception as exc:  # one unreadable item must not stop the pass
+            state.failed[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("shared limits: item %s left out: %s", name, exc)
+        unsaved += 1
+        bar.update()
+
+    def timed_out(task: tuple[str, StoreItem]) -> None:
+        state.failed[task[0]] = f"took more than {item_timeout:g} s"
+        log.warning("shared limits: item %s left out: it timed out", task[0])
+
+    def save_due() -> None:
+        nonlocal unsaved, saved_at
+        now = time.monotonic()
+        if unsaved >= save_every or (unsaved and now - saved_at >= save_seconds):
+            state.save()
+            unsaved, saved_at = 0, now
+
+    guard.install()
     try:
-        executor.start()
-        queue = iter(todo)
-        exhausted = False
-        while guard.received is None:
-            while not exhausted and len(pending) < executor.in_flight():
-                following = next(queue, None)
-                if following is None:
-                    exhausted = True
-                    break
-                name, item = following
-                future = executor.submit(_summarise, loader, item)
-                pending[future] = (name, time.monotonic())
-            if exhausted and not pending:
-                break
-            done, _ = concurrent.futures.wait(
-                pending, timeout=0.2, return_when=concurrent.futures.FIRST_COMPLETED
-            )
-            now = time.monotonic()
-            for future in list(pending):
-                name, started = pending[future]
-                if future in done:
-                    del pending[future]
-                    try:
-                        state.add(name, future.result())
-                    except Exception as exc:  # one unreadable item must not stop the pass
-                        state.failed[name] = f"{type(exc).__name__}: {exc}"
-                        log.warning("shared limits: item %s left out: %s", name, exc)
-                    unsaved += 1
-                    bar.update()
-                elif item_timeout is not None and now - started > item_timeout:
-                    del pending[future]
-                    executor.stop([future])
-                    state.failed[name] = f"took more than {item_timeout:g} s"
-                    log.warning("shared limits: item %s left out: it timed out", name)
-            if unsaved >= save_every or (unsaved and now - saved_at >= save_seconds):
-                state.save()
-                unsaved, saved_at = 0, now
-        stopping = guard.received is not None
-    except BaseException:
-        stopping = True
-        raise
+        outcome = run_pass(
+            make_executor(),
+            functools.partial(_summarise, loader),
+            todo,
+            finished,
+            guard,
+            item_timeout=item_timeout,
+            timed_out=timed_out,
+            between=save_due,
+        )
     finally:
         bar.close()
-        if stopping and pending:
-            executor.stop(list(pending))
-        executor.close(stopping=stopping)
         state.save()
         guard.restore()
+    if outcome is not None and not isinstance(outcome, Interrupted):
+        raise outcome
     if guard.received == signal.SIGTERM:
         signal.raise_signal(signal.SIGTERM)
     if guard.received is not None:
