@@ -176,7 +176,9 @@ def _figure_options(meta: GroupMeta, ov: Overrides) -> tuple[dict[str, Any], str
         # figure adds the group and, once the data are read, the time range.
         root = meta.root_attrs if meta.path != "/" else meta.attrs
         named = _store_title(root)
-        base = f"{named}: {meta.path}" if named and meta.path != "/" else named or meta.path
+        # Without a name of its own, the root group is named by its store's file.
+        where = meta.path if meta.path != "/" else os.path.basename(str(meta.store).rstrip("/"))
+        base = f"{named}: {meta.path}" if named and meta.path != "/" else named or where
         if meta.path != "/" and (own := _istp_title(meta.attrs)):
             base = own  # a group that names its own source (one CDF file per group)
         base = format_codes(base)
