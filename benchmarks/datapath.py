@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python benchmarks/datapath.py [--repeats 7] [--big] [--skip startup,item,workers,memory]
-                                  [--memory-budget 800MB]
+                                  [--memory-budget 800MB] [--baseline OLD/src]
 
 A typical group is 3 rows of (3,000 records x 32 energies) float32, 2 % NaN, log scales,
 as Zarr (chunks of 1,000 records) and as NetCDF. Measures, each the median of
@@ -18,6 +18,8 @@ as Zarr (chunks of 1,000 records) and as NetCDF. Measures, each the median of
 - item: one item in this process (``GroupLoader`` then ``render_figure``) against a floor
   (the same arrays read raw with netCDF4 / zarr, then the same ``render_figure``):
   the ratio per format;
+- with ``--baseline OLD/src`` (an earlier checkout's ``src``): the same item with that
+  version and with this one, in fresh interpreters, alternating;
 - workers: 24 one-group Zarr stores with ``render_archive`` on 2 local workers:
   figures per second (target >= 2.0);
 - memory: peak RSS of the process tree (driver and workers, sampled every 50 ms) of
@@ -30,6 +32,8 @@ as Zarr (chunks of 1,000 records) and as NetCDF. Measures, each the median of
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -239,6 +243,36 @@ def alternate(cases: dict[str, Callable[[], float]], repeats: int) -> dict[str, 
     return taken
 
 
+def item_trial(store: str, repeats: int) -> None:
+    """In a fresh interpreter (of whichever version ``PYTHONPATH`` gives): the seconds of
+    ``repeats`` items after one to warm up, as JSON on stdout."""
+    item_seconds(Path(store))
+    print(json.dumps([item_seconds(Path(store)) for _ in range(repeats)]))
+
+
+def bench_baseline(work: Path, repeats: int, baseline: Path) -> dict[str, list[float]]:
+    """The same item with an earlier version of the package (``baseline``: its ``src``
+    folder) and with this one, in fresh interpreters, alternating, three rounds."""
+    suffixes = {"zarr": ".zarr", "netcdf": ".nc"}
+    stores = {fmt: write(group(), work / f"base{suffix}") for fmt, suffix in suffixes.items()}
+    here = str(Path(__file__).resolve().parents[1] / "src")
+    versions = {"before": str(baseline.resolve()), "now": here}
+    taken: dict[str, list[float]] = {f"{f} {v}": [] for f in stores for v in versions}
+    for round_ in range(3):
+        order = list(versions.items())[:: 1 if round_ % 2 == 0 else -1]
+        for fmt, store in stores.items():
+            for name, src in order:
+                found = subprocess.run(
+                    [sys.executable, __file__, "--item-trial", str(store), str(repeats)],
+                    env={**os.environ, "PYTHONPATH": src},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                taken[f"{fmt} {name}"] += json.loads(found.stdout.splitlines()[-1])
+    return taken
+
+
 def bench_items(work: Path, repeats: int) -> dict[str, list[float]]:
     zarr_store = write(group(), work / "item.zarr")
     nc_store = write(group(), work / "item.nc")
@@ -333,8 +367,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big", action="store_true", help="also the 2.46 GB variable")
     parser.add_argument("--skip", default="", help="comma-separated sections to skip")
     parser.add_argument("--memory-budget", help="the memory section's budget (default 1.5GB)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="the src folder of an earlier version: its time per item against this one's",
+    )
     parser.add_argument("--startup-trial", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--item-trial", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.item_trial:
+        item_trial(args.item_trial[0], int(args.item_trial[1]))
+        return 0
     if args.startup_trial:
         mode, out, *stores = args.startup_trial
         startup_trial(mode, stores, out)
@@ -361,6 +404,15 @@ def main(argv: list[str] | None = None) -> int:
                     f"{fmt} item {item * 1e3:.0f} ms vs floor {floor * 1e3:.0f} ms: "
                     f"{item / floor:.2f}x (median of per-repeat ratios {med(per):.2f}; "
                     f"{repeats} repeats)"
+                )
+        if args.baseline is not None:
+            t = bench_baseline(work, repeats, args.baseline)
+            for fmt in ("zarr", "netcdf"):
+                before, now = med(t[f"{fmt} before"]), med(t[f"{fmt} now"])
+                lines.append(
+                    f"{fmt} item, {args.baseline} {before * 1e3:.0f} ms vs now "
+                    f"{now * 1e3:.0f} ms: now/before {now / before:.2f} (medians of "
+                    f"{len(t[f'{fmt} now'])} items in 3 fresh interpreters each)"
                 )
         if "workers" not in skip:
             rates = bench_workers(work, repeats)
