@@ -561,7 +561,7 @@ def render_archive(
     --------
     >>> run = render_archive("archive", "plots", config="plots.toml")  # doctest: +SKIP
     >>> run.counts()  # doctest: +SKIP
-    {'ok': 7, 'no_data': 4, 'error': 0}
+    {'ok': 7, 'no_data': 4, 'error': 0, 'already_done': 0, 'problems': 0}
     """
     styles = {
         name: parse_argument(name, value)
