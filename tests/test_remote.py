@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from batch_multi_plot_spectrogram.stores._remote import HTTP_RETRIES
 from cli_runner import cli, pngs, started, summary, wait_for
 
 moto_server = pytest.importorskip("moto.server")
@@ -263,7 +264,7 @@ def test_transient_503s_are_retried(served: Path, local_figures: Path, tmp_path:
     assert counts["error"] == 0 and counts["ok"] > 0
     assert handler.failed > 0
     logs = "".join(p.read_text() for p in (out / ".progress").rglob("*.log"))
-    assert "retry 1/5" in logs and "HTTP 503" in logs
+    assert f"retry 1/{HTTP_RETRIES}" in logs and "HTTP 503" in logs
     assert_same_figures(local_figures, out, only="fast_sample.zarr/")
 
 

@@ -9,6 +9,7 @@ a range that keeps nothing costs its row only; a selection reads only its cells.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ def _values_of(pixels: np.ndarray, low: float, high: float) -> np.ndarray:
     return low + (index + 0.5) / 256.0 * (high - low)
 
 
-def _check_pixels(fig: Figure, pixels: np.ndarray, rows: list[dict[str, Any]]) -> None:
+def _check_pixels(fig: Figure, pixels: np.ndarray, rows: Sequence[Mapping[str, Any]]) -> None:
     """At the centre of a few cells of each panel, the colour is the row's value."""
     for panel, row in zip(_panels(fig), rows, strict=True):
         seconds = row["x"].astype("datetime64[ns]").astype("int64") / 1e9
@@ -280,11 +281,11 @@ def test_mms_pitch_angle_ranges_and_an_energy_range(mms: Path, close_figures, pn
 
     # The PNG: PAD rows on a linear colour scale between fixed limits.
     finite = pad[np.isfinite(pad) & (pad > -1e30)]
-    low, high = float(np.percentile(finite, 5)), float(np.percentile(finite, 95))
+    z_low, z_high = float(np.percentile(finite, 5)), float(np.percentile(finite, 95))
     shown_rows = []
     for row in plot.datasets[:3]:
         clipped = dict(row)
-        clipped["data"] = np.clip((row["data"] - low) / (high - low), 0.0, 1.0)
+        clipped["data"] = np.clip((row["data"] - z_low) / (z_high - z_low), 0.0, 1.0)
         shown_rows.append(clipped)
     fig = close_figures(generic_plot_spectrogram_set(shown_rows, z_min=0.0, z_max=1.0, dpi=60))
     _check_pixels(fig, png_pixels(fig), shown_rows)

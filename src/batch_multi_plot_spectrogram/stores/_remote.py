@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
+    "HTTP_CONNECT_RETRIES",
     "HTTP_RETRIES",
     "NETCDF_BLOCK_SIZE",
     "NETCDF_CACHE",
@@ -38,10 +39,17 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Attempts after the first for an HTTP(S) request that fails transiently.
-HTTP_RETRIES = 5
-#: Backoff before retry ``n`` (from 0): ``HTTP_BACKOFF * 2**n`` seconds, with jitter.
+#: Attempts after the first for an HTTP(S) request that fails transiently: at 30 % of
+#: requests failing, one request in about six million fails them all (at 5 retries, one
+#: in 1,400: a run of a few hundred requests would often lose an item).
+HTTP_RETRIES = 12
+#: Attempts after the first when the server cannot be reached or does not answer: a
+#: server that is gone is not back within seconds, and the item's failure names it.
+HTTP_CONNECT_RETRIES = 5
+#: Backoff before retry ``n`` (from 0): ``HTTP_BACKOFF * 2**n`` seconds, at most
+#: ``HTTP_BACKOFF_MAX``, with jitter (all of them together: well under two minutes).
 HTTP_BACKOFF = 0.1
+HTTP_BACKOFF_MAX = 8.0
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 #: How NetCDF-4/HDF5 files are read over the network (see README, "Remote archives").
 NETCDF_CACHE = "blockcache"
@@ -85,7 +93,7 @@ def _retry_middleware() -> Any:
             try:
                 response = await handler(request)
             except (TimeoutError, aiohttp.ClientConnectionError) as exc:
-                if attempt >= HTTP_RETRIES:
+                if attempt >= HTTP_CONNECT_RETRIES:
                     raise
                 failure = f"{type(exc).__name__}: {exc}"
             else:
@@ -93,7 +101,7 @@ def _retry_middleware() -> Any:
                     return response
                 failure = f"HTTP {response.status}"
                 response.release()
-            delay = HTTP_BACKOFF * 2**attempt * (0.5 + random.random())
+            delay = min(HTTP_BACKOFF * 2**attempt, HTTP_BACKOFF_MAX) * (0.5 + random.random())
             attempt += 1
             log.warning(
                 "retry %d/%d of %s %s in %.2f s after %s",
