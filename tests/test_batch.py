@@ -557,7 +557,7 @@ def test_a_shared_pool_serves_several_batches_and_survives_a_stop(tmp_path):
             time.sleep(0.01)
         started = time.monotonic()
         pool.stop([slow])
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 30  # not the 60 s of the task
         with pytest.raises(CallStoppedError):
             slow.result(timeout=1)
         assert pool.submit(pow, 2, 5).result(timeout=30) == 32  # a new worker took over
