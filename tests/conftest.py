@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,13 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+# Tests press Ctrl-C on the commands they start (SIGINT). A shell without job control
+# starts a background job with SIGINT ignored, and an ignored signal stays ignored in
+# every process started from it, so the commands would never see it: the processes the
+# tests start get the default back (a Python handler is reset to the default at exec).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -77,10 +77,17 @@ def start_cli(*args: object) -> subprocess.Popen[str]:
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
-    """Kill a started command line and its workers if it is still running."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=10)
+    """Kill a started command line and its workers if it is still running; close its
+    pipes whatever happened."""
+    try:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=10)
+    finally:
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        proc.wait(timeout=10)
 
 
 def shows(result: subprocess.CompletedProcess[str]) -> str:
