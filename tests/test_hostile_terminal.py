@@ -13,6 +13,7 @@ import operator
 import os
 import re
 import signal
+import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -348,33 +349,63 @@ def test_a_library_warning_in_a_worker_goes_to_the_log_not_the_terminal(
 # -- 6. the local cluster admits only the client that started it -----------------------------
 
 
-def _outsider(address: str, security: Any) -> str:
-    """What a client of another user gets from the scheduler at ``address``."""
+_OUTSIDER = textwrap.dedent(
+    """
+    import operator, sys
     from distributed import Client
+    from distributed.security import Security
 
+    address, own_certificate = sys.argv[1], sys.argv[2] == "1"
+    security = Security.temporary() if own_certificate else None
     try:
         client = Client(address, timeout=5, set_as_default=False, security=security)
     except Exception as exc:  # any refusal will do
-        return f"refused: {type(exc).__name__}"
+        print(f"refused: {type(exc).__name__}")
+        raise SystemExit(0)
     try:
-        return f"connected, and ran a task: {client.submit(operator.add, 2, 2).result(30)}"
+        print(f"connected, and ran a task: {client.submit(operator.add, 2, 2).result(30)}")
     finally:
         client.close()
+    """
+)
+
+
+def _outsider(address: str, own_certificate: bool = False) -> str:
+    """What a client of another user gets from the scheduler at ``address``: tried in a
+    process of its own, so that a handshake left hanging (a refusal too) is ended."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _OUTSIDER, address, "1" if own_certificate else "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        return "refused: no answer within 90 s"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        proc.wait(timeout=30)
+    lines = out.strip().splitlines()
+    return lines[-1] if lines else f"no outcome (exit {proc.returncode})"
 
 
 def test_the_local_cluster_refuses_clients_without_its_certificate() -> None:
     pytest.importorskip("distributed")
-    from distributed.security import Security
-
     from batch_multi_plot_spectrogram.batch.executors._dask import open_client
 
     with open_client(local_workers=1) as own:
         assert own.submit(operator.add, 40, 2).result(120) == 42
         host_port = own.scheduler.address.split("://", 1)[1]
         tried = {
-            "tls, no certificate": _outsider(f"tls://{host_port}", None),
-            "tcp": _outsider(f"tcp://{host_port}", None),
-            "tls, a certificate of its own": _outsider(f"tls://{host_port}", Security.temporary()),
+            "tls, no certificate": _outsider(f"tls://{host_port}"),
+            "tcp": _outsider(f"tcp://{host_port}"),
+            "tls, a certificate of its own": _outsider(f"tls://{host_port}", own_certificate=True),
         }
         assert own.submit(operator.add, 1, 1).result(120) == 2
     assert all(outcome.startswith("refused") for outcome in tried.values()), tried
