@@ -42,18 +42,19 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 # What a driver script imports. (Not xarray here: the forkserver imports the main module,
 # so what it imports would be preloaded before and after alike.)
-from batch_multi_plot_spectrogram import render_archive
+from batch_multi_plot_spectrogram import render_archive  # noqa: F401
 
 if TYPE_CHECKING:
     import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).parent))
+from archive import timed
 
 N_TIME, N_ENERGY, N_ROWS = 3_000, 32, 3
 ROWS = tuple(f"row_{i}" for i in range(N_ROWS))
@@ -290,24 +291,6 @@ def bench_items(work: Path, repeats: int) -> dict[str, list[float]]:
 # -- runs ----------------------------------------------------------------------------------
 
 
-def run_archive(archive: Path, out: Path, workers: int, **options: Any) -> tuple[float, int, int]:
-    from archive import PeakRSS
-
-    shutil.rmtree(out, ignore_errors=True)
-    with PeakRSS() as rss:
-        started = time.perf_counter()
-        run = render_archive(
-            archive,
-            out / "plots",
-            progress_dir=out / "progress",
-            max_workers=workers,
-            progress_bar=False,
-            **options,
-        )
-        seconds = time.perf_counter() - started
-    return seconds, run.counts()["ok"], rss.peak
-
-
 def bench_workers(work: Path, repeats: int, n: int = 24) -> list[float]:
     archive = work / "daily"
     for day in range(n):
@@ -315,7 +298,7 @@ def bench_workers(work: Path, repeats: int, n: int = 24) -> list[float]:
     rates: list[float] = []
     peaks: list[int] = []
     for _ in range(max(3, repeats // 2)):
-        seconds, ok, peak = run_archive(archive, work / "out", 2)
+        seconds, ok, peak = timed(archive, work / "out", 2)
         peaks.append(peak)
         assert ok == n, f"{ok} of {n} ok"
         rates.append(n / seconds)
@@ -349,7 +332,7 @@ def bench_memory(
     out = []
     for name, folder, size in cases:
         options = {"memory_budget": budget} if budget else {}
-        seconds, ok, peak = run_archive(folder, work / "out", 1, **options)
+        seconds, ok, peak = timed(folder, work / "out", 1, **options)
         assert ok == 1, f"{name}: not rendered"
         out.append((name, size / 1e6, peak / 1e6, seconds))
         print(f"{name:<40} data {size / 1e6:7.0f} MB  peak {peak / 1e6:6.0f} MB  {seconds:6.1f} s")
