@@ -9,10 +9,12 @@ and logged on its own, so that a store keeps its own resumable state.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -223,25 +225,13 @@ class Recorder:
             When the disk holding the progress file or the log is full (the previous
             progress file is left intact).
         """
-        try:
+        progress = f"the progress file {str(ledger.spec.progress_path)!r}"
+        with _full_disk_stops(progress, "saved", "the previous one is left intact"):
             ledger.progress.save()
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
-                raise
-            raise DiskFullError(
-                f"The disk is full: the progress file {str(ledger.spec.progress_path)!r} "
-                f"could not be saved ({exc.strerror}); the previous one is left intact."
-            ) from exc
         ledger.unsaved, ledger.last_save = 0, time.monotonic()
-        try:
+        log = f"the log {str(ledger.spec.log_path)!r}"
+        with _full_disk_stops(log, "written", "the progress file is saved"):
             ledger.log.flush()
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
-                raise
-            raise DiskFullError(
-                f"The disk is full: the log {str(ledger.spec.log_path)!r} could not be "
-                f"written ({exc.strerror}); the progress file is saved."
-            ) from exc
         if self.observer is not None:
             self.observer.saved(ledger.number)
 
@@ -261,3 +251,17 @@ class Recorder:
 def absolute(path: str | os.PathLike[str]) -> Path:
     """``path`` made absolute, with ``~`` expanded (symbolic links kept)."""
     return Path(os.path.abspath(Path(os.fspath(path)).expanduser()))
+
+
+@contextlib.contextmanager
+def _full_disk_stops(what: str, done: str, kept: str) -> Iterator[None]:
+    """A full disk while ``what`` is written becomes a :class:`DiskFullError` saying
+    what could not be ``done`` and what is ``kept``; other errors pass unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise DiskFullError(
+            f"The disk is full: {what} could not be {done} ({exc.strerror}); {kept}."
+        ) from exc
